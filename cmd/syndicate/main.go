@@ -1,0 +1,40 @@
+// Command syndicate turns articles into Mastodon key-point threads and an
+// email digest. See the README for the commands and config.yaml.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+	_ "time/tzdata" // any IANA zone works on machines without zoneinfo
+
+	"github.com/syndicate-bot/syndicate/syndicate/cli"
+)
+
+func main() {
+	// The first SIGINT/SIGTERM cancels ctx: the run finishes the post or
+	// message in hand, records it and stops. A second one stops at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	interrupted := make(chan struct{})
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel()
+		<-signals
+		close(interrupted)
+		fmt.Fprintln(os.Stderr, "second signal: stopping now")
+		os.Exit(130)
+	}()
+	err := cli.Run(ctx, os.Args[1:], cli.Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now, Interrupted: interrupted,
+	})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+	}
+	os.Exit(cli.ExitCode(err))
+}

@@ -1,0 +1,233 @@
+// Package cli is the syndicate command line: it parses arguments, loads
+// the config and articles once, and calls the jobs. cmd/syndicate only
+// wires it to the process (signals, exit code).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/article"
+	"github.com/syndicate-bot/syndicate/syndicate/config"
+)
+
+// Env is what a run may touch of the process.
+type Env struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	Now    func() time.Time
+	// Interrupted is closed by a second SIGINT/SIGTERM: the run stops at
+	// once instead of finishing the post or message in hand. May be nil.
+	Interrupted <-chan struct{}
+}
+
+// ExitError carries the process exit code of a failed run.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitPartial = 1 // some article or reader failed; the rest were done
+	ExitUsage   = 2 // usage or configuration error
+)
+
+// ErrPartial reports that a run finished but some items failed; the
+// failures were already printed.
+var ErrPartial = errors.New("some articles or readers failed (see above)")
+
+func usageError(format string, args ...any) error {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode maps a run's error to the process exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	if errors.Is(err, ErrPartial) {
+		return ExitPartial
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return ExitUsage
+	}
+	return ExitPartial
+}
+
+const usage = `syndicate turns articles into Mastodon key-point threads and an email digest.
+
+Usage:
+  syndicate [--config PATH] <command> [flags]
+
+Commands:
+  check     validate the config and every article
+  post      post the pending threads (--dry-run shows them)
+  digest    mail the digest to the subscribers (--dry-run shows it)
+  preview   write an HTML page showing every pending thread and the digest
+  serve     serve the one-click unsubscribe endpoint on http.listen
+  run       the daemon: post and mail on the config's cron schedules
+  status    what was posted, what is pending, what failed
+
+Run "syndicate <command> -h" for the flags of a command.
+`
+
+// app is one run of the command line.
+type app struct {
+	env        Env
+	configPath string
+	logFormat  string
+	cfg        *config.Config
+	log        *slog.Logger
+}
+
+// Run runs the command line with args (without the program name).
+func Run(ctx context.Context, args []string, env Env) error {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	a := &app{env: env}
+	global := flag.NewFlagSet("syndicate", flag.ContinueOnError)
+	global.SetOutput(env.Stderr)
+	global.Usage = func() { fmt.Fprint(env.Stderr, usage) }
+	a.commonFlags(global)
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return usageError("no command given")
+	}
+	cmd, cmdArgs := rest[0], rest[1:]
+	commands := map[string]func(context.Context, []string) error{
+		"check":   a.check,
+		"post":    a.post,
+		"digest":  a.digest,
+		"preview": a.preview,
+		"help": func(context.Context, []string) error {
+			fmt.Fprint(env.Stdout, usage)
+			return nil
+		},
+	}
+	run, ok := commands[cmd]
+	if !ok {
+		names := make([]string, 0, len(commands))
+		for n := range commands {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return usageError("unknown command %q (commands: %s)", cmd, strings.Join(names, ", "))
+	}
+	return run(ctx, cmdArgs)
+}
+
+// commonFlags are accepted before and after the command.
+func (a *app) commonFlags(fs *flag.FlagSet) {
+	if fs.Lookup("config") != nil {
+		return
+	}
+	if a.configPath == "" {
+		a.configPath = "config.yaml"
+	}
+	if a.logFormat == "" {
+		a.logFormat = "text"
+	}
+	fs.StringVar(&a.configPath, "config", a.configPath, "the config file")
+	fs.StringVar(&a.logFormat, "log-format", a.logFormat, "log format: text or json")
+}
+
+// flags makes the flag set of a command.
+func (a *app) flags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.env.Stderr)
+	a.commonFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(a.env.Stderr, "Usage: syndicate %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses a command's flags; -h is not an error.
+func (a *app) parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, &ExitError{Code: ExitUsage, Err: err}
+	}
+	if fs.NArg() > 0 {
+		return false, usageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return false, nil
+}
+
+// load reads and validates the config and sets up logging.
+func (a *app) load() error {
+	switch a.logFormat {
+	case "text":
+		a.log = slog.New(slog.NewTextHandler(a.env.Stderr, nil))
+	case "json":
+		a.log = slog.New(slog.NewJSONHandler(a.env.Stderr, nil))
+	default:
+		return usageError("--log-format %q: want text or json", a.logFormat)
+	}
+	cfg, err := config.Load(a.configPath, a.env.Getenv)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: fix the line above, then run \"syndicate check\"", err)}
+	}
+	a.cfg = cfg
+	return nil
+}
+
+// articles reads the articles folder. Problems are returned, not fatal.
+func (a *app) articles() (article.Set, error) {
+	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location()})
+	if err != nil {
+		return set, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("articles_dir")), err)}
+	}
+	return set, nil
+}
+
+// printProblems writes each problem as "path:line: message".
+func (a *app) printProblems(problems []error) {
+	for _, p := range problems {
+		fmt.Fprintln(a.env.Stderr, p)
+	}
+}
+
+// limits are the limits a dry run composes with: the configured ones, or
+// Mastodon's defaults when the config says "ask the server".
+func (a *app) dryRunLimits() syndicate.Limits {
+	lim := syndicate.DefaultLimits()
+	if a.cfg.Mastodon.MaxCharacters > 0 {
+		lim.MaxCharacters = a.cfg.Mastodon.MaxCharacters
+	}
+	return lim
+}

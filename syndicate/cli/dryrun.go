@@ -1,0 +1,490 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/article"
+	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/job"
+	"github.com/syndicate-bot/syndicate/syndicate/mail"
+	"github.com/syndicate-bot/syndicate/syndicate/preview"
+	"github.com/syndicate-bot/syndicate/syndicate/store"
+	"github.com/syndicate-bot/syndicate/syndicate/subscriber"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
+	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
+)
+
+// readState opens the state read-only for a dry run; it returns nil when
+// there is no state yet (nothing was posted or mailed).
+func (a *app) readState(ctx context.Context) (*store.Store, error) {
+	st, err := store.OpenReadOnly(ctx, a.cfg.State)
+	if errors.Is(err, store.ErrNoState) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state (%s): %w", a.cfg.State, err)
+	}
+	return st, nil
+}
+
+// check validates the config (load did) and every article, template and
+// subscriber row.
+func (a *app) check(ctx context.Context, args []string) error {
+	fs := a.flags("check", "")
+	if help, err := a.parse(fs, args); help || err != nil {
+		return err
+	}
+	if err := a.load(); err != nil {
+		return err
+	}
+	set, err := a.articles()
+	if err != nil {
+		return err
+	}
+	problems := set.Problems
+	opts, err := job.ThreadOptions(a.cfg, a.dryRunLimits())
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	for _, art := range set.Articles {
+		if _, err := thread.Compose(art, opts); err != nil {
+			problems = append(problems, &article.Error{Path: art.Path, Line: 1, Msg: err.Error()})
+		}
+	}
+	if _, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName()); err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	if _, err := preview.NewRenderer(a.cfg.TemplatesDir); err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	readers := 0
+	if a.cfg.Email.Subscribers != "" {
+		n, skipped, err := subscriber.Count(a.cfg.Email.Subscribers)
+		if err != nil {
+			problems = append(problems, err)
+		}
+		readers = n
+		problems = append(problems, skipped...)
+	}
+	a.printProblems(problems)
+	fmt.Fprintf(a.env.Stdout, "%d article(s) read, %d subscriber(s), %d problem(s)\n", len(set.Articles), readers, len(problems))
+	if len(problems) > 0 {
+		return ErrPartial
+	}
+	return nil
+}
+
+// threadJSON is one thread of "post --dry-run --json".
+type threadJSON struct {
+	Article string     `json:"article"`
+	Title   string     `json:"title"`
+	URL     string     `json:"url"`
+	Posts   []postJSON `json:"posts"`
+}
+
+type postJSON struct {
+	Text           string      `json:"text"`
+	Length         int         `json:"length"`
+	Visibility     string      `json:"visibility"`
+	Language       string      `json:"language,omitempty"`
+	ContentWarning string      `json:"spoiler_text,omitempty"`
+	Media          []mediaJSON `json:"media"`
+}
+
+type mediaJSON struct {
+	File        string `json:"file"`
+	Description string `json:"description"`
+}
+
+// pendingThreads loads the articles and composes the threads a post run
+// would make now. all ignores the per-run cap.
+func (a *app) pendingThreads(ctx context.Context, lim syndicate.Limits, all bool) ([]syndicate.Thread, job.PostPlan, []error, error) {
+	set, err := a.articles()
+	if err != nil {
+		return nil, job.PostPlan{}, nil, err
+	}
+	var records map[string]syndicate.ArticleRecord
+	st, err := a.readState(ctx)
+	if err != nil {
+		return nil, job.PostPlan{}, nil, err
+	}
+	if st != nil {
+		defer st.Close()
+		if records, err = st.ArticleRecords(ctx); err != nil {
+			return nil, job.PostPlan{}, nil, err
+		}
+	}
+	plan := job.SelectPosts(set.Articles, records, a.env.Now())
+	due := plan.Due
+	if c := a.cfg.Mastodon.MaxThreadsPerRun; !all && c > 0 && len(due) > c {
+		due = due[:c]
+	}
+	opts, err := job.ThreadOptions(a.cfg, lim)
+	if err != nil {
+		return nil, plan, nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	problems := set.Problems
+	var threads []syndicate.Thread
+	for _, art := range due {
+		t, err := thread.Compose(art, opts)
+		if err != nil {
+			problems = append(problems, &article.Error{Path: art.Path, Line: 1, Msg: err.Error()})
+			continue
+		}
+		threads = append(threads, t)
+	}
+	return threads, plan, problems, nil
+}
+
+// postDryRun prints the threads that would be posted now.
+func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
+	lim := a.dryRunLimits()
+	threads, plan, problems, err := a.pendingThreads(ctx, lim, all)
+	if err != nil {
+		return err
+	}
+	a.printProblems(problems)
+	if asJSON {
+		out := struct {
+			MaxCharacters int          `json:"max_characters"`
+			Threads       []threadJSON `json:"threads"`
+			Problems      []string     `json:"problems"`
+		}{MaxCharacters: lim.MaxCharacters, Threads: []threadJSON{}, Problems: []string{}}
+		for _, t := range threads {
+			tj := threadJSON{Article: t.ArticleID, Title: t.Title, URL: t.URL}
+			for _, p := range t.Posts {
+				pj := postJSON{Text: p.Text, Length: p.Length, Visibility: p.Visibility, Language: p.Language, ContentWarning: p.ContentWarning, Media: []mediaJSON{}}
+				for _, m := range p.Media {
+					pj.Media = append(pj.Media, mediaJSON{File: m.File, Description: m.Description})
+				}
+				tj.Posts = append(tj.Posts, pj)
+			}
+			out.Threads = append(out.Threads, tj)
+		}
+		for _, p := range problems {
+			out.Problems = append(out.Problems, p.Error())
+		}
+		enc := json.NewEncoder(a.env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		writeThreads(a.env.Stdout, threads, lim.MaxCharacters)
+		if held := len(plan.Due) - len(threads) - countErrors(problems, plan.Due); held > 0 && !all {
+			fmt.Fprintf(a.env.Stdout, "%d more pending article(s) wait for later runs (mastodon.max_threads_per_run: %d); --all shows them.\n", held, a.cfg.Mastodon.MaxThreadsPerRun)
+		}
+		for _, w := range plan.Waiting {
+			fmt.Fprintf(a.env.Stdout, "%s waits for its date, %s.\n", w.ID, w.Date.Format("2006-01-02 15:04 MST"))
+		}
+	}
+	if len(problems) > 0 {
+		return ErrPartial
+	}
+	return nil
+}
+
+// countErrors counts the problems that belong to articles in list.
+func countErrors(problems []error, list []*syndicate.Article) int {
+	paths := map[string]bool{}
+	for _, a := range list {
+		paths[a.Path] = true
+	}
+	n := 0
+	for _, p := range problems {
+		var ae *article.Error
+		if errors.As(p, &ae) && paths[ae.Path] {
+			n++
+		}
+	}
+	return n
+}
+
+// writeThreads prints threads for a person.
+func writeThreads(w io.Writer, threads []syndicate.Thread, limit int) {
+	if len(threads) == 0 {
+		fmt.Fprintln(w, "Nothing to post: every article is posted, a draft, or waiting for its date.")
+		return
+	}
+	fmt.Fprintf(w, "Would post %d thread(s), limit %d characters per post (dry run: nothing is sent).\n", len(threads), limit)
+	for _, t := range threads {
+		fmt.Fprintf(w, "\n=== %s (%d posts)\n", t.ArticleID, len(t.Posts))
+		for i, p := range t.Posts {
+			fmt.Fprintf(w, "--- post %d/%d · %s", i+1, len(t.Posts), p.Visibility)
+			if p.Language != "" {
+				fmt.Fprintf(w, " · %s", p.Language)
+			}
+			fmt.Fprintf(w, " · %d/%d characters\n", p.Length, limit)
+			if p.ContentWarning != "" {
+				fmt.Fprintf(w, "    CW: %s\n", p.ContentWarning)
+			}
+			for _, line := range strings.Split(p.Text, "\n") {
+				fmt.Fprintf(w, "    %s\n", line)
+			}
+			for _, m := range p.Media {
+				fmt.Fprintf(w, "    [image %s, alt: %s]\n", m.File, m.Description)
+			}
+		}
+	}
+}
+
+// pendingDigest is the digest a send would make now, rendered for the
+// first reader.
+type pendingDigest struct {
+	Digest   digest.Digest
+	Readers  int
+	Skipped  []error
+	First    syndicate.Reader
+	Sample   bool // First is a stand-in: the list is empty
+	Message  digest.Message
+	Unsub    string
+	Envelope mail.Envelope
+}
+
+func (a *app) previewDigest(ctx context.Context) (*pendingDigest, []error, error) {
+	set, err := a.articles()
+	if err != nil {
+		return nil, nil, err
+	}
+	var secret []byte
+	done := map[string]bool{}
+	st, err := a.readState(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st != nil {
+		defer st.Close()
+		if done, err = st.DigestedArticles(ctx); err != nil {
+			return nil, nil, err
+		}
+		if secret, err = st.Secret(ctx, "unsubscribe"); err != nil {
+			return nil, nil, err
+		}
+	}
+	var fresh []*syndicate.Article
+	for _, art := range set.Articles {
+		if !done[art.ID] {
+			fresh = append(fresh, art)
+		}
+	}
+	pd := &pendingDigest{Digest: digest.New(fresh, a.env.Now().In(a.cfg.Location()))}
+	if a.cfg.Email.Subscribers != "" {
+		n, skipped, err := subscriber.Count(a.cfg.Email.Subscribers)
+		if err != nil {
+			return nil, set.Problems, &ExitError{Code: ExitUsage, Err: fmt.Errorf("email.subscribers (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("email.subscribers")), err)}
+		}
+		pd.Readers, pd.Skipped = n, skipped
+		if n > 0 {
+			l, err := subscriber.Open(a.cfg.Email.Subscribers)
+			if err != nil {
+				return nil, nil, err
+			}
+			for {
+				r, err := l.Next()
+				if err == nil {
+					pd.First = r
+					break
+				}
+				if err == io.EOF {
+					break
+				}
+			}
+			l.Close()
+		}
+	}
+	if pd.First.Email == "" {
+		pd.First = syndicate.Reader{Email: "reader@example.org", Name: "Reader"}
+		pd.Sample = true
+	}
+	if len(pd.Digest.Articles) == 0 {
+		return pd, set.Problems, nil
+	}
+	r, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName())
+	if err != nil {
+		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	from := a.cfg.Email.From
+	if from == "" {
+		from = "Digest <digest@example.org>"
+	}
+	if pd.Envelope, err = mail.NewEnvelope(from, a.cfg.Email.ListID, "preview", pd.Digest.Date); err != nil {
+		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	token := "dry-run-token"
+	if len(secret) > 0 {
+		token = unsubscribe.Token(secret, pd.Envelope.ListID, pd.First.Email)
+	}
+	base := a.cfg.Email.UnsubscribeURL
+	if base == "" {
+		base = "https://example.org/unsubscribe"
+	}
+	pd.Unsub = unsubscribe.Link(base, token)
+	if pd.Message, err = r.Render(pd.Digest, pd.First, pd.Unsub); err != nil {
+		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	return pd, set.Problems, nil
+}
+
+// digestDryRun prints the digest that would be sent now.
+func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) error {
+	pd, problems, err := a.previewDigest(ctx)
+	if err != nil {
+		return err
+	}
+	problems = append(problems, pd.Skipped...)
+	a.printProblems(problems)
+	if asJSON {
+		out := struct {
+			Subject  string                 `json:"subject"`
+			Articles []syndicate.DigestItem `json:"articles"`
+			Readers  int                    `json:"readers"`
+			Problems []string               `json:"problems"`
+		}{Subject: pd.Message.Subject, Articles: pd.Digest.Articles, Readers: pd.Readers, Problems: []string{}}
+		if out.Articles == nil {
+			out.Articles = []syndicate.DigestItem{}
+		}
+		for _, p := range problems {
+			out.Problems = append(out.Problems, p.Error())
+		}
+		enc := json.NewEncoder(a.env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else if len(pd.Digest.Articles) == 0 {
+		fmt.Fprintln(a.env.Stdout, "No new articles since the last digest: nothing would be sent.")
+	} else {
+		fmt.Fprintf(a.env.Stdout, "Would mail %d reader(s) (dry run: nothing is sent).\nSubject: %s\n", pd.Readers, pd.Message.Subject)
+		for _, it := range pd.Digest.Articles {
+			fmt.Fprintf(a.env.Stdout, "\n* %s\n", it.Title)
+			for _, k := range it.KeyPoints {
+				fmt.Fprintf(a.env.Stdout, "    - %s\n", k)
+			}
+			if it.URL != "" {
+				fmt.Fprintf(a.env.Stdout, "    %s\n", it.URL)
+			}
+		}
+	}
+	if outDir != "" && len(pd.Digest.Articles) > 0 {
+		if err := writeDigestFiles(outDir, pd); err != nil {
+			return err
+		}
+		who := pd.First.Email
+		if pd.Sample {
+			who += " (a stand-in: the subscriber list is empty)"
+		}
+		fmt.Fprintf(a.env.Stderr, "wrote %s, %s and %s as %s would receive it\n",
+			filepath.Join(outDir, "digest.eml"), filepath.Join(outDir, "digest.html"), filepath.Join(outDir, "digest.txt"), who)
+	}
+	if len(problems) > 0 {
+		return ErrPartial
+	}
+	return nil
+}
+
+func writeDigestFiles(dir string, pd *pendingDigest) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	msg, err := mail.Build(pd.Envelope, pd.First, pd.Message, pd.Unsub)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "digest.eml"))
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if _, err := msg.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--out: writing digest.eml: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "digest.html"), []byte(pd.Message.HTML), 0o644); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "digest.txt"), []byte(pd.Message.Text), 0o644); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
+}
+
+// preview writes the HTML preview page.
+func (a *app) preview(ctx context.Context, args []string) error {
+	fs := a.flags("preview", "[--out DIR]")
+	out := fs.String("out", "preview", "the folder to write index.html into")
+	if help, err := a.parse(fs, args); help || err != nil {
+		return err
+	}
+	if err := a.load(); err != nil {
+		return err
+	}
+	r, err := preview.NewRenderer(a.cfg.TemplatesDir)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	lim := a.dryRunLimits()
+	threads, _, problems, err := a.pendingThreads(ctx, lim, true)
+	if err != nil {
+		return err
+	}
+	pd, _, err := a.previewDigest(ctx)
+	if err != nil {
+		return err
+	}
+	problems = append(problems, pd.Skipped...)
+	page := preview.Page{
+		Title: "syndicate preview", Account: a.accountName(), Server: a.cfg.Mastodon.Server, Limit: lim.MaxCharacters,
+		Generated: a.env.Now().In(a.cfg.Location()).Format("2006-01-02 15:04 MST"),
+	}
+	page.Initial = strings.ToUpper(string([]rune(page.Account)[:1]))
+	for _, t := range threads {
+		page.Threads = append(page.Threads, preview.FromThread(t, lim.MaxCharacters))
+		page.PostsTotal += len(t.Posts)
+	}
+	for _, p := range problems {
+		page.Problems = append(page.Problems, p.Error())
+	}
+	page.Digest = preview.Digest{Subject: pd.Message.Subject, HTML: pd.Message.HTML, Text: pd.Message.Text, Readers: pd.Readers, Articles: len(pd.Digest.Articles)}
+	if len(pd.Digest.Articles) == 0 {
+		page.Digest.Note = "No new articles since the last digest: nothing would be sent."
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	path := filepath.Join(*out, "index.html")
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := r.Render(f, page); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	a.printProblems(problems)
+	fmt.Fprintf(a.env.Stdout, "wrote %s: %d thread(s), the digest for %d reader(s); open it in a browser\n", path, len(threads), pd.Readers)
+	if len(problems) > 0 {
+		return ErrPartial
+	}
+	return nil
+}
+
+// accountName is the name shown on preview cards.
+func (a *app) accountName() string {
+	if n := a.cfg.SenderName(); n != "" && n != "Digest" {
+		return n
+	}
+	return "syndicate"
+}

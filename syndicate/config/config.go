@@ -1,0 +1,571 @@
+// Package config loads config.yaml once at start: ${VAR} expansion from
+// the environment, defaults, strict keys (a typo is an error, not a silent
+// default) and Validate, whose every error names the key and file:line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// Secret is a string that never prints: tokens and passwords are kept in
+// Secrets so a log line, an error or a dry-run dump cannot show them.
+type Secret string
+
+func (Secret) String() string { return "[redacted]" }
+
+// GoString keeps %#v from showing a secret.
+func (Secret) GoString() string { return "[redacted]" }
+
+// MarshalText keeps JSON and YAML encoders from showing a secret.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// Reveal returns the secret itself, for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the whole of config.yaml.
+type Config struct {
+	ArticlesDir  string    `yaml:"articles_dir"`
+	BaseURL      string    `yaml:"base_url"`
+	State        string    `yaml:"state"`
+	TemplatesDir string    `yaml:"templates_dir"`
+	Mastodon     Mastodon  `yaml:"mastodon"`
+	Email        Email     `yaml:"email"`
+	Schedule     Schedule  `yaml:"schedule"`
+	HTTP         HTTP      `yaml:"http"`
+	KeyPoints    KeyPoints `yaml:"keypoints"`
+
+	// Path is the file the config was read from.
+	Path string `yaml:"-"`
+	// lines maps a dotted key ("mastodon.visibility") to its line.
+	lines map[string]int
+	// fromEnv marks keys whose value came from ${VAR}: never echoed.
+	fromEnv map[string]bool
+}
+
+// Mastodon is the mastodon section.
+type Mastodon struct {
+	Server          string   `yaml:"server"`
+	AccessToken     Secret   `yaml:"access_token"`
+	Visibility      string   `yaml:"visibility"`
+	ReplyVisibility string   `yaml:"reply_visibility"`
+	Language        string   `yaml:"language"`
+	Hashtags        []string `yaml:"hashtags"`
+	// MaxCharacters is the post limit; 0 asks the server.
+	MaxCharacters    int  `yaml:"max_characters"`
+	Numbering        bool `yaml:"numbering"`
+	MaxThreadsPerRun int  `yaml:"max_threads_per_run"`
+	// Timeout bounds every API call.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Email is the email section.
+type Email struct {
+	From           string   `yaml:"from"`
+	Subject        string   `yaml:"subject"`
+	Subscribers    string   `yaml:"subscribers"`
+	UnsubscribeURL string   `yaml:"unsubscribe_url"`
+	ListID         string   `yaml:"list_id"`
+	SMTP           SMTP     `yaml:"smtp"`
+	DKIM           DKIM     `yaml:"dkim"`
+	Retries        int      `yaml:"retries"`
+	RetryBackoff   Duration `yaml:"retry_backoff"`
+}
+
+// SMTP is the relay the digest goes through.
+type SMTP struct {
+	Host        string   `yaml:"host"`
+	Port        int      `yaml:"port"`
+	Username    string   `yaml:"username"`
+	Password    Secret   `yaml:"password"`
+	TLS         string   `yaml:"tls"`
+	Connections int      `yaml:"connections"`
+	Rate        float64  `yaml:"rate"`
+	Timeout     Duration `yaml:"timeout"`
+}
+
+// DKIM signs the digest when Domain is set.
+type DKIM struct {
+	Domain         string `yaml:"domain"`
+	Selector       string `yaml:"selector"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+}
+
+// Schedule is when the daemon runs each job.
+type Schedule struct {
+	Timezone    string   `yaml:"timezone"`
+	Post        string   `yaml:"post"`
+	Digest      string   `yaml:"digest"`
+	CatchUp     bool     `yaml:"catch_up"`
+	MaxLateness Duration `yaml:"max_lateness"`
+}
+
+// HTTP is the unsubscribe, health and metrics listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// KeyPoints configures extraction for articles without key points.
+type KeyPoints struct {
+	Count int `yaml:"count"`
+}
+
+// Duration is a time.Duration written as "30s" or "6h".
+type Duration time.Duration
+
+// D returns the duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() Config {
+	return Config{
+		ArticlesDir:  "articles",
+		State:        "syndicate.db",
+		TemplatesDir: "templates",
+		Mastodon: Mastodon{
+			Visibility: "public", ReplyVisibility: "unlisted", Language: "en",
+			Numbering: true, MaxThreadsPerRun: 1, Timeout: Duration(30 * time.Second),
+		},
+		Email: Email{
+			Subject: "{{.ListName}}: {{(index .Articles 0).Title}}{{if .More}} and {{.More}} more{{end}}",
+			SMTP:    SMTP{Port: 587, TLS: "starttls", Connections: 4, Timeout: Duration(30 * time.Second)},
+			Retries: 3, RetryBackoff: Duration(2 * time.Second),
+		},
+		Schedule:  Schedule{Timezone: "UTC", Post: "*/30 * * * *", Digest: "0 7 * * 1", CatchUp: true, MaxLateness: Duration(6 * time.Hour)},
+		KeyPoints: KeyPoints{Count: 3},
+	}
+}
+
+// Error is a problem with one key of the config file.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+}
+
+// Load reads, expands and validates the config at path. getenv supplies
+// ${VAR} values (os.Getenv in the program, a map in tests).
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := Parse(path, data, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var (
+	yamlLine = regexp.MustCompile(`line (\d+)`)
+	langCode = regexp.MustCompile(`^[a-zA-Z]{2,3}([-_][A-Za-z0-9]{2,8})*$`)
+)
+
+// Parse decodes config text without validating it. Relative paths are
+// made relative to the config file's folder.
+func Parse(path string, data []byte, getenv func(string) string) (*Config, error) {
+	cfg := Default()
+	cfg.Path = path
+	cfg.lines = map[string]int{}
+	cfg.fromEnv = map[string]bool{}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 1
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			fmt.Sscan(m[1], &line)
+			msg = strings.TrimPrefix(strings.TrimSpace(yamlLine.ReplaceAllString(msg, "")), ": ")
+		}
+		return nil, &Error{File: path, Line: line, Msg: msg}
+	}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		if root.Kind != yaml.MappingNode {
+			return nil, &Error{File: path, Line: root.Line, Msg: "the config must be key: value lines"}
+		}
+		d := decoder{cfg: &cfg, getenv: getenv}
+		if err := d.mapping(root, reflect.ValueOf(&cfg).Elem(), ""); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&cfg.ArticlesDir, &cfg.State, &cfg.TemplatesDir, &cfg.Email.Subscribers, &cfg.Email.DKIM.PrivateKeyFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return &cfg, nil
+}
+
+// decoder walks the YAML tree beside the Config struct, so every key is
+// known, has a line, and a wrong type is reported without echoing a value.
+type decoder struct {
+	cfg    *Config
+	getenv func(string) string
+}
+
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, prefix string) error {
+	if n.Kind != yaml.MappingNode {
+		return &Error{File: d.cfg.Path, Line: n.Line, Key: strings.TrimSuffix(prefix, "."), Msg: "want a section of key: value lines"}
+	}
+	fields := map[string]reflect.Value{}
+	var names []string
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("yaml")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fields[tag] = v.Field(i)
+		names = append(names, tag)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := prefix + k.Value
+		f, ok := fields[k.Value]
+		if !ok {
+			return &Error{File: d.cfg.Path, Line: k.Line, Key: key, Msg: fmt.Sprintf("unknown key (known here: %s)", strings.Join(names, ", "))}
+		}
+		if seen[k.Value] {
+			return &Error{File: d.cfg.Path, Line: k.Line, Key: key, Msg: "given twice"}
+		}
+		seen[k.Value] = true
+		d.cfg.lines[key] = k.Line
+		if err := d.value(val, f, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
+
+func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) error {
+	bad := func(want string) error {
+		return &Error{File: d.cfg.Path, Line: n.Line, Key: key, Msg: "want " + want}
+	}
+	if v.Kind() == reflect.Struct {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return nil
+		}
+		return d.mapping(n, v, key+".")
+	}
+	if v.Kind() == reflect.Slice {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return nil
+		}
+		if n.Kind != yaml.SequenceNode {
+			return bad("a list")
+		}
+		out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return &Error{File: d.cfg.Path, Line: item.Line, Key: key, Msg: "want a list of plain values"}
+			}
+			out = reflect.Append(out, reflect.ValueOf(d.expand(item.Value, key)))
+		}
+		v.Set(out)
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return bad("a single value")
+	}
+	raw := n.Value
+	if n.Tag == "!!null" {
+		raw = ""
+	}
+	s := d.expand(raw, key)
+	switch v.Interface().(type) {
+	case Duration:
+		if s == "" {
+			v.SetInt(0)
+			return nil
+		}
+		dur, err := time.ParseDuration(s)
+		if err != nil || dur < 0 {
+			return bad("a duration like 30s, 5m or 6h")
+		}
+		v.SetInt(int64(dur))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		switch strings.ToLower(s) {
+		case "true", "yes", "on":
+			v.SetBool(true)
+		case "false", "no", "off":
+			v.SetBool(false)
+		default:
+			return bad("true or false")
+		}
+	case reflect.Int:
+		var i int
+		if _, err := fmt.Sscan(s, &i); err != nil || fmt.Sprint(i) != strings.TrimPrefix(s, "+") {
+			return bad("a whole number")
+		}
+		v.SetInt(int64(i))
+	case reflect.Float64:
+		var f float64
+		if _, err := fmt.Sscan(s, &f); err != nil {
+			return bad("a number")
+		}
+		v.SetFloat(f)
+	default:
+		return bad("a supported value")
+	}
+	return nil
+}
+
+// expand replaces ${VAR} and ${VAR:-default} with the environment's value.
+func (d *decoder) expand(s, key string) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	d.cfg.fromEnv[key] = true
+	return envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		m := envRef.FindStringSubmatch(ref)
+		if v := d.getenv(m[1]); v != "" {
+			return v
+		}
+		return m[2]
+	})
+}
+
+// Line returns the line a key was set on, or 0 when the file left it out.
+func (c *Config) Line(key string) int { return c.lines[key] }
+
+// errorAt makes an error for a key; when the file does not set the key the
+// error points at line 1 and says the value is the default.
+func (c *Config) errorAt(key, format string, args ...any) *Error {
+	line := c.lines[key]
+	msg := fmt.Sprintf(format, args...)
+	if line == 0 {
+		line = 1
+		msg += " (not set in the file: this is the default)"
+	}
+	return &Error{File: c.Path, Line: line, Key: key, Msg: msg}
+}
+
+// show quotes a value for an error message unless it came from the
+// environment, where it might be a secret.
+func (c *Config) show(key, value string) string {
+	if c.fromEnv[key] {
+		return "the value from the environment"
+	}
+	return fmt.Sprintf("%q", value)
+}
+
+// Validate checks every value and returns all the problems, each naming
+// its key and file:line.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) { errs = append(errs, c.errorAt(key, format, args...)) }
+	oneOf := func(key, value string, allowed ...string) {
+		for _, a := range allowed {
+			if value == a {
+				return
+			}
+		}
+		add(key, "%s is not one of %s", c.show(key, value), strings.Join(allowed, ", "))
+	}
+	httpURL := func(key, value string, required bool) {
+		if value == "" {
+			if required {
+				add(key, "is required")
+			}
+			return
+		}
+		u, err := url.Parse(value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(key, "%s is not an http(s) URL", c.show(key, value))
+		}
+	}
+	if c.ArticlesDir == "" {
+		add("articles_dir", "is required")
+	}
+	if c.State == "" {
+		add("state", "is required")
+	}
+	httpURL("base_url", c.BaseURL, false)
+
+	m := c.Mastodon
+	httpURL("mastodon.server", m.Server, false)
+	visibilities := []string{"public", "unlisted", "private", "direct"}
+	oneOf("mastodon.visibility", m.Visibility, visibilities...)
+	oneOf("mastodon.reply_visibility", m.ReplyVisibility, visibilities...)
+	if m.MaxCharacters != 0 && m.MaxCharacters < 100 {
+		add("mastodon.max_characters", "%d is too small: 0 (ask the server) or at least 100", m.MaxCharacters)
+	}
+	if m.MaxThreadsPerRun < 0 {
+		add("mastodon.max_threads_per_run", "must be 0 (no cap) or more")
+	}
+	if m.Timeout.D() <= 0 {
+		add("mastodon.timeout", "must be more than 0")
+	}
+	if m.Language != "" && !langCode.MatchString(m.Language) {
+		add("mastodon.language", "%s is not a language code like en or pt-BR", c.show("mastodon.language", m.Language))
+	}
+
+	e := c.Email
+	if e.From != "" {
+		if _, err := mail.ParseAddress(e.From); err != nil {
+			add("email.from", "%s is not an address like \"Daily Brief <brief@example.org>\"", c.show("email.from", e.From))
+		}
+	}
+	if _, err := texttemplate.New("subject").Parse(e.Subject); err != nil {
+		add("email.subject", "not a valid template: %v", err)
+	}
+	if e.UnsubscribeURL != "" {
+		u, err := url.Parse(e.UnsubscribeURL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			add("email.unsubscribe_url", "%s is not an https URL", c.show("email.unsubscribe_url", e.UnsubscribeURL))
+		case u.Scheme == "http" && !isLoopback(u.Hostname()):
+			add("email.unsubscribe_url", "must be https: mail providers ignore one-click unsubscribe over http (RFC 8058)")
+		}
+	}
+	oneOf("email.smtp.tls", e.SMTP.TLS, "starttls", "tls", "none")
+	if e.SMTP.Port < 1 || e.SMTP.Port > 65535 {
+		add("email.smtp.port", "%d is not a port (1-65535)", e.SMTP.Port)
+	}
+	if e.SMTP.Connections < 1 || e.SMTP.Connections > 64 {
+		add("email.smtp.connections", "%d: want 1 to 64", e.SMTP.Connections)
+	}
+	if e.SMTP.Rate < 0 {
+		add("email.smtp.rate", "must be 0 (unlimited) or more")
+	}
+	if e.SMTP.Timeout.D() <= 0 {
+		add("email.smtp.timeout", "must be more than 0")
+	}
+	if e.Retries < 0 {
+		add("email.retries", "must be 0 or more")
+	}
+	if d := e.DKIM; d.Domain != "" || d.Selector != "" || d.PrivateKeyFile != "" {
+		if d.Domain == "" || d.Selector == "" || d.PrivateKeyFile == "" {
+			add("email.dkim", "needs domain, selector and private_key_file together")
+		}
+	}
+
+	s := c.Schedule
+	if _, err := time.LoadLocation(s.Timezone); err != nil || s.Timezone == "" {
+		add("schedule.timezone", "%s is not an IANA time zone like UTC or Europe/Berlin", c.show("schedule.timezone", s.Timezone))
+	}
+	for _, kv := range [][2]string{{"schedule.post", s.Post}, {"schedule.digest", s.Digest}} {
+		key, spec := kv[0], kv[1]
+		if _, err := cron.ParseStandard(spec); err != nil {
+			add(key, "%s is not a cron schedule (5 fields like \"*/30 * * * *\", or @hourly, @every 10m): %v", c.show(key, spec), err)
+		}
+	}
+	if s.MaxLateness.D() < 0 {
+		add("schedule.max_lateness", "must be 0 or more")
+	}
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			add("http.listen", "%s is not host:port like 127.0.0.1:8080 or :8080", c.show("http.listen", c.HTTP.Listen))
+		}
+	}
+	if c.KeyPoints.Count < 1 || c.KeyPoints.Count > 10 {
+		add("keypoints.count", "%d: want 1 to 10", c.KeyPoints.Count)
+	}
+	sortErrors(errs)
+	return errors.Join(errs...)
+}
+
+// RequireKeys reports the keys a live run needs but the file leaves empty.
+func (c *Config) RequireKeys(keys ...string) error {
+	var errs []error
+	for _, k := range keys {
+		var empty bool
+		switch k {
+		case "mastodon.server":
+			empty = c.Mastodon.Server == ""
+		case "mastodon.access_token":
+			empty = c.Mastodon.AccessToken == ""
+		case "email.from":
+			empty = c.Email.From == ""
+		case "email.subscribers":
+			empty = c.Email.Subscribers == ""
+		case "email.unsubscribe_url":
+			empty = c.Email.UnsubscribeURL == ""
+		case "email.smtp.host":
+			empty = c.Email.SMTP.Host == ""
+		}
+		if empty {
+			hint := "is empty"
+			if c.fromEnv[k] {
+				hint = "is empty: its environment variable is not set"
+			}
+			errs = append(errs, c.errorAt(k, "%s", hint))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func sortErrors(errs []error) {
+	line := func(e error) int {
+		var ce *Error
+		if errors.As(e, &ce) {
+			return ce.Line
+		}
+		return 0
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return line(errs[i]) < line(errs[j]) })
+}
+
+// Location returns the schedule's time zone (validated by Load).
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Schedule.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// SenderName is the display name of email.from, or the address.
+func (c *Config) SenderName() string {
+	a, err := mail.ParseAddress(c.Email.From)
+	if err != nil {
+		return "Digest"
+	}
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.Address
+}

@@ -1,0 +1,136 @@
+// Package digest chooses the articles of an email digest and renders it:
+// a subject, an HTML part from html/template (article text escaped) and a
+// plain-text part from text/template, personalised per reader.
+package digest
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"regexp"
+	"sort"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
+	"github.com/syndicate-bot/syndicate/templates"
+)
+
+// Digest is an issue of the email: its articles, newest first.
+type Digest struct {
+	Date     time.Time
+	Articles []syndicate.DigestItem
+}
+
+// New makes a digest of the articles that are not drafts and not dated
+// after date (an embargo), newest first.
+func New(articles []*syndicate.Article, date time.Time) Digest {
+	d := Digest{Date: date}
+	sorted := append([]*syndicate.Article(nil), articles...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		ti, tj := sorted[i].When(), sorted[j].When()
+		if !ti.Equal(tj) {
+			return ti.After(tj)
+		}
+		return sorted[i].ID < sorted[j].ID
+	})
+	for _, a := range sorted {
+		if a.Draft || a.Date.After(date) {
+			continue
+		}
+		it := syndicate.DigestItem{ID: a.ID, Title: a.Title, URL: a.URL, Date: a.Date, KeyPoints: a.KeyPoints}
+		if a.Image != nil {
+			it.ImageAlt, it.ImageCredit = a.Image.Alt, a.Image.Credit
+		}
+		d.Articles = append(d.Articles, it)
+	}
+	return d
+}
+
+// Data is what the digest templates see for one reader.
+type Data struct {
+	Subject        string
+	Preheader      string
+	ListName       string
+	Date           time.Time
+	Articles       []syndicate.DigestItem
+	Count          int // len(Articles)
+	More           int // Count - 1, for subjects like "… and 2 more"
+	Reader         syndicate.Reader
+	UnsubscribeURL string
+}
+
+// Message is a digest rendered for one reader.
+type Message struct {
+	Subject string
+	HTML    string
+	Text    string
+}
+
+// Renderer renders digests; it is safe for concurrent use.
+type Renderer struct {
+	subject *texttemplate.Template
+	html    *htmltemplate.Template
+	text    *texttemplate.Template
+	list    string
+}
+
+// NewRenderer parses the digest templates from dir (see package templates)
+// and the subject template; listName is shown as the sender's name.
+func NewRenderer(dir, subject, listName string) (*Renderer, error) {
+	r := &Renderer{list: listName}
+	var err error
+	if r.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(subject); err != nil {
+		return nil, fmt.Errorf("email.subject template: %w", err)
+	}
+	src, err := templates.Read(dir, templates.DigestHTML)
+	if err != nil {
+		return nil, err
+	}
+	if r.html, err = htmltemplate.New(templates.DigestHTML).Parse(src); err != nil {
+		return nil, fmt.Errorf("template %s: %w", templates.DigestHTML, err)
+	}
+	if src, err = templates.Read(dir, templates.DigestText); err != nil {
+		return nil, err
+	}
+	if r.text, err = texttemplate.New(templates.DigestText).Parse(src); err != nil {
+		return nil, fmt.Errorf("template %s: %w", templates.DigestText, err)
+	}
+	return r, nil
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// Render renders the digest for one reader.
+func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL string) (Message, error) {
+	data := Data{
+		ListName: r.list, Date: d.Date, Articles: d.Articles, Count: len(d.Articles), More: max(0, len(d.Articles)-1),
+		Reader: reader, UnsubscribeURL: unsubscribeURL,
+	}
+	if len(d.Articles) > 0 {
+		first := d.Articles[0]
+		pre := first.Title
+		if len(first.KeyPoints) > 0 && first.KeyPoints[0] != first.Title {
+			pre += " — " + first.KeyPoints[0]
+		}
+		data.Preheader = text.Shorten(pre, 140)
+	}
+	var buf bytes.Buffer
+	if err := r.subject.Execute(&buf, data); err != nil {
+		return Message{}, fmt.Errorf("email.subject template: %w", err)
+	}
+	// A subject is one line: a template's newlines would break the header.
+	data.Subject = strings.TrimSpace(spaces.ReplaceAllString(buf.String(), " "))
+	buf.Reset()
+	if err := r.html.Execute(&buf, data); err != nil {
+		return Message{}, fmt.Errorf("template %s: %w", templates.DigestHTML, err)
+	}
+	html := buf.String()
+	buf.Reset()
+	if err := r.text.Execute(&buf, data); err != nil {
+		return Message{}, fmt.Errorf("template %s: %w", templates.DigestText, err)
+	}
+	return Message{Subject: data.Subject, HTML: html, Text: buf.String()}, nil
+}

@@ -1,0 +1,169 @@
+// Package preview renders the one-page HTML preview: every pending thread
+// drawn as Mastodon-like cards with its lengths against the limit, beside
+// the digest as a reader will see it. The page is self-contained (inline
+// CSS, images as data: URIs) so it opens from file:// with no server.
+package preview
+
+import (
+	"encoding/base64"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
+	"github.com/syndicate-bot/syndicate/templates"
+)
+
+// Page is what the preview template sees.
+type Page struct {
+	Title      string
+	Account    string // the Mastodon account's display name
+	Initial    string // its first letter, for the avatar placeholder
+	Server     string
+	Limit      int
+	Threads    []Thread
+	Digest     Digest
+	Problems   []string
+	Generated  string
+	PostsTotal int
+}
+
+// Thread is one article's thread as drawn.
+type Thread struct {
+	ArticleID string
+	Title     string
+	URL       string
+	Posts     []Post
+}
+
+// Post is one card.
+type Post struct {
+	Number         int
+	Of             int
+	HTML           htmltemplate.HTML
+	ContentWarning string
+	Visibility     string
+	Language       string
+	Length         int
+	Limit          int
+	Level          string // ok, near (within 10% of the limit) or over
+	Images         []Image
+}
+
+// Image is an attachment shown on a card.
+type Image struct {
+	Src htmltemplate.URL // data: URI, or empty when the file cannot be read
+	Alt string
+}
+
+// Digest is the rendered digest shown beside the threads.
+type Digest struct {
+	Subject  string
+	HTML     string // the whole email document, shown in an iframe
+	Text     string
+	Readers  int
+	Articles int
+	Note     string // why there is no digest, when there is none
+}
+
+// Renderer renders the page.
+type Renderer struct{ tmpl *htmltemplate.Template }
+
+// NewRenderer parses the preview template (see package templates).
+func NewRenderer(dir string) (*Renderer, error) {
+	src, err := templates.Read(dir, templates.PreviewPage)
+	if err != nil {
+		return nil, err
+	}
+	t, err := htmltemplate.New(templates.PreviewPage).Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", templates.PreviewPage, err)
+	}
+	return &Renderer{tmpl: t}, nil
+}
+
+// Render writes the page.
+func (r *Renderer) Render(w io.Writer, p Page) error {
+	if err := r.tmpl.Execute(w, p); err != nil {
+		return fmt.Errorf("template %s: %w", templates.PreviewPage, err)
+	}
+	return nil
+}
+
+// FromThread draws a composed thread; images are read and inlined.
+func FromThread(t syndicate.Thread, limit int) Thread {
+	out := Thread{ArticleID: t.ArticleID, Title: t.Title, URL: t.URL}
+	for i, p := range t.Posts {
+		level := "ok"
+		switch {
+		case p.Length > limit:
+			level = "over"
+		case p.Length*10 >= limit*9:
+			level = "near"
+		}
+		card := Post{
+			Number: i + 1, Of: len(t.Posts), HTML: PostHTML(p.Text), ContentWarning: p.ContentWarning,
+			Visibility: p.Visibility, Language: p.Language, Length: p.Length, Limit: limit, Level: level,
+		}
+		for _, m := range p.Media {
+			card.Images = append(card.Images, Image{Src: dataURI(m.File), Alt: m.Description})
+		}
+		out.Posts = append(out.Posts, card)
+	}
+	return out
+}
+
+// PostHTML renders post text as Mastodon shows it: paragraphs, line
+// breaks, and links, mentions and hashtags styled.
+func PostHTML(text string) htmltemplate.HTML {
+	var b strings.Builder
+	last := 0
+	esc := htmltemplate.HTMLEscapeString
+	for _, s := range thread.Spans(text) {
+		b.WriteString(esc(text[last:s.Start]))
+		v := text[s.Start:s.End]
+		switch s.Kind {
+		case "url":
+			fmt.Fprintf(&b, `<a class="link" href="%s">%s</a>`, esc(v), esc(displayURL(v)))
+		default:
+			fmt.Fprintf(&b, `<span class="%s">%s</span>`, s.Kind, esc(v))
+		}
+		last = s.End
+	}
+	b.WriteString(esc(text[last:]))
+	paras := strings.Split(b.String(), "\n\n")
+	for i, p := range paras {
+		paras[i] = "<p>" + strings.ReplaceAll(p, "\n", "<br>") + "</p>"
+	}
+	return htmltemplate.HTML(strings.Join(paras, ""))
+}
+
+// displayURL shortens a URL the way Mastodon displays it: no scheme, "www."
+// dropped, cut after 30 characters with an ellipsis.
+func displayURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	u = strings.TrimPrefix(u, "www.")
+	if r := []rune(u); len(r) > 30 {
+		return string(r[:30]) + "…"
+	}
+	return u
+}
+
+func dataURI(path string) htmltemplate.URL {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 8<<20 {
+		return ""
+	}
+	typ := mime.TypeByExtension(strings.ToLower(filepath.Ext(path)))
+	if typ == "" {
+		typ = "application/octet-stream"
+	}
+	return htmltemplate.URL("data:" + typ + ";base64," + base64.StdEncoding.EncodeToString(b))
+}

@@ -1,0 +1,163 @@
+// Package subscriber reads the subscriber list: a CSV file whose header
+// names an email column, a name column and any others (available to
+// templates). Readers are streamed one row at a time so a list of any size
+// sends in flat memory; a bad row is reported with its line and skipped.
+package subscriber
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"strings"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+)
+
+// RowError is a row that was skipped.
+type RowError struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (e *RowError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg) }
+
+// List streams the readers of a CSV file.
+type List struct {
+	path   string
+	f      io.Closer
+	csv    *csv.Reader
+	header []string
+	email  int
+	name   int
+	seen   map[string]struct{}
+}
+
+// Open opens a subscriber file and reads its header.
+func Open(path string) (*List, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening subscribers: %w", err)
+	}
+	l, err := newList(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	l.f = f
+	return l, nil
+}
+
+func newList(path string, r io.Reader) (*List, error) {
+	c := csv.NewReader(r)
+	c.FieldsPerRecord = -1
+	c.TrimLeadingSpace = true
+	c.ReuseRecord = true
+	header, err := c.Read()
+	if err == io.EOF {
+		return nil, &RowError{Path: path, Line: 1, Msg: "empty file: want a header row email,name"}
+	}
+	if err != nil {
+		return nil, &RowError{Path: path, Line: 1, Msg: fmt.Sprintf("header: %v", csvMessage(err))}
+	}
+	l := &List{path: path, csv: c, email: -1, name: -1, seen: map[string]struct{}{}}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		l.header = append(l.header, h)
+		switch h {
+		case "email":
+			l.email = i
+		case "name":
+			l.name = i
+		}
+	}
+	if l.email < 0 {
+		return nil, &RowError{Path: path, Line: 1, Msg: "header has no email column: want a header row email,name"}
+	}
+	return l, nil
+}
+
+// Next returns the next valid reader, or io.EOF. A skipped row comes back
+// as a *RowError; call Next again to go on.
+func (l *List) Next() (syndicate.Reader, error) {
+	for {
+		rec, err := l.csv.Read()
+		if err == io.EOF {
+			return syndicate.Reader{}, io.EOF
+		}
+		line, _ := l.csv.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: csvMessage(err)}
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line
+		}
+		if l.email >= len(rec) {
+			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: "no email on this row"}
+		}
+		email := strings.TrimSpace(rec[l.email])
+		addr, err := mail.ParseAddress(email)
+		if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndex(email, "@")+1:], ".") {
+			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: fmt.Sprintf("%q is not an email address", email)}
+		}
+		key := syndicate.EmailKey(email)
+		if _, dup := l.seen[key]; dup {
+			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: fmt.Sprintf("%s is listed twice (addresses are compared ignoring case); this row is skipped", email)}
+		}
+		l.seen[key] = struct{}{}
+		r := syndicate.Reader{Email: email, Fields: make(map[string]string, len(l.header))}
+		for i, h := range l.header {
+			if i < len(rec) && h != "" {
+				r.Fields[h] = strings.TrimSpace(rec[i])
+			}
+		}
+		r.Name = r.Fields["name"]
+		return r, nil
+	}
+}
+
+// Close closes the file.
+func (l *List) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
+}
+
+func csvMessage(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Count reads a whole list and returns the number of valid readers and
+// the rows that were skipped.
+func Count(path string) (int, []error, error) {
+	l, err := Open(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer l.Close()
+	n := 0
+	var skipped []error
+	for {
+		_, err := l.Next()
+		if err == io.EOF {
+			return n, skipped, nil
+		}
+		if err != nil {
+			skipped = append(skipped, err)
+			continue
+		}
+		n++
+	}
+}

@@ -1,0 +1,189 @@
+// Package syndicate holds the domain types that flow through the bot —
+// articles, threads, posts and limits — and the small interfaces that the
+// sources and outlets meet. The packages below it each own one concern:
+// article parsing, thread composition, the digest, the state store, the
+// Mastodon and SMTP outlets, the jobs and the daemon.
+package syndicate
+
+import (
+	"strings"
+	"time"
+)
+
+// Article is one file from the articles folder, parsed and normalised.
+type Article struct {
+	// ID is the file name without its extension; it is stable across edits
+	// and is the key of everything recorded about the article.
+	ID string
+	// Path is the file the article was read from.
+	Path      string
+	Title     string
+	URL       string
+	Date      time.Time // from front matter; zero when absent
+	ModTime   time.Time // the file's modification time
+	Tags      []string
+	KeyPoints []string
+	// KeyPointsExtracted is true when the key points were chosen from the
+	// body by the extractor rather than written by a person.
+	KeyPointsExtracted bool
+	Body               []string // paragraphs
+	Image              *Image
+	Lang               string
+	ContentWarning     string
+	Draft              bool
+	// Hash is a digest of the file's bytes; an edit changes it.
+	Hash string
+}
+
+// When is the time the article is ordered by: its front-matter date, or the
+// file's modification time when it has none.
+func (a *Article) When() time.Time {
+	if !a.Date.IsZero() {
+		return a.Date
+	}
+	return a.ModTime
+}
+
+// Image is the article's picture. Path is empty when the article only
+// carries a caption and credit (the plain-text news form prints them
+// without shipping the picture).
+type Image struct {
+	Path   string
+	Alt    string
+	Credit string
+}
+
+// Limits are the server rules a thread is composed against.
+type Limits struct {
+	MaxCharacters    int // per post, spoiler text included
+	URLLength        int // every URL counts as this many characters
+	MaxMedia         int // attachments per post
+	DescriptionLimit int // alt text length
+}
+
+// DefaultLimits are Mastodon's stock values, used by dry runs and when a
+// server does not say.
+func DefaultLimits() Limits {
+	return Limits{MaxCharacters: 500, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500}
+}
+
+// Thread is the chain of posts made for one article.
+type Thread struct {
+	ArticleID string
+	Title     string
+	URL       string
+	Posts     []Post
+}
+
+// Post is one status of a thread.
+type Post struct {
+	Text           string
+	ContentWarning string
+	Visibility     string
+	Language       string
+	Media          []Media
+	// Length is the length Mastodon counts for Text and ContentWarning.
+	Length int
+}
+
+// Media is an attachment of a post.
+type Media struct {
+	File        string
+	Description string
+}
+
+// Reader is one digest subscriber.
+type Reader struct {
+	Email string
+	Name  string
+	// Fields holds every column of the subscriber row, for templates.
+	Fields map[string]string
+}
+
+// EmailKey is the form addresses are compared and recorded in.
+func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// Article states in the ledger.
+const (
+	StatePosting = "posting" // a thread is planned and partly posted
+	StatePosted  = "posted"
+	StateFailed  = "failed"  // waits for --retry or an edit of its file
+	StateAdopted = "adopted" // recorded as posted without posting (--mark-posted)
+)
+
+// ArticleRecord is what the ledger holds about an article.
+type ArticleRecord struct {
+	ID           string
+	State        string
+	Hash         string // the file's hash when its thread was planned
+	FailedHash   string // the file's hash when it failed
+	Reason       string // the server's reason for a failure
+	HeadURL      string
+	UpdatedAt    time.Time
+	PostsDone    int
+	PostsPlanned int
+}
+
+// PlannedPost is one post of a thread as recorded before it is sent.
+type PlannedPost struct {
+	Index          int
+	Text           string
+	ContentWarning string
+	Visibility     string
+	Language       string
+	MediaFile      string
+	MediaAlt       string
+	IdempotencyKey string
+	// AttemptedAt is set once a request may have reached the server.
+	AttemptedAt time.Time
+	StatusID    string // set once the post is known to exist
+	URL         string
+}
+
+// DigestItem is one article as a digest shows it; a digest's items are
+// recorded when it starts, so a resumed digest mails the same text.
+type DigestItem struct {
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	URL         string    `json:"url,omitempty"`
+	Date        time.Time `json:"date,omitzero"`
+	KeyPoints   []string  `json:"key_points,omitempty"`
+	ImageAlt    string    `json:"image_alt,omitempty"`
+	ImageCredit string    `json:"image_credit,omitempty"`
+}
+
+// DigestRecord is a digest as the ledger holds it.
+type DigestRecord struct {
+	ID          int64
+	State       string // preparing, sending, done
+	CreatedAt   time.Time
+	CompletedAt time.Time
+	Articles    int
+	Sent        int
+	Failed      int
+	Pending     int
+}
+
+// Delivery is one reader of a digest.
+type Delivery struct {
+	Key      string // EmailKey of the address
+	Reader   Reader
+	State    string // pending, sent, temp, failed
+	Attempts int
+	Reply    string
+}
+
+// Delivery states.
+const (
+	DeliveryPending = "pending"
+	DeliverySent    = "sent"
+	DeliveryTemp    = "temp"   // a 4xx: retried
+	DeliveryFailed  = "failed" // a 5xx: not retried but by --retry-failed
+)
+
+// Outcome is the result of one send.
+type Outcome struct {
+	Key   string
+	State string
+	Reply string
+}

@@ -1,0 +1,200 @@
+package thread
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+	"unicode"
+
+	"github.com/rivo/uniseg"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
+)
+
+// Options are the settings a thread is composed with.
+type Options struct {
+	Limits          syndicate.Limits
+	Numbering       bool
+	Visibility      string // of the head post
+	ReplyVisibility string
+	Language        string   // when the article sets none
+	Hashtags        []string // added to every head post
+	// Head renders the head post from HeadData.
+	Head *template.Template
+}
+
+// HeadData is what the head post template sees.
+type HeadData struct {
+	Title    string
+	URL      string
+	Hashtags string // "#One #Two", already valid
+	Article  *syndicate.Article
+}
+
+// Compose builds the thread of an article: the head post, then one reply
+// per key point, split where a point is longer than a post, numbered i/N
+// once the splitting is done.
+func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
+	lim := opts.Limits
+	if lim.URLLength <= 0 {
+		lim.URLLength = syndicate.DefaultLimits().URLLength
+	}
+	cw := a.ContentWarning
+	if cwLen := Length("", cw, lim.URLLength); cwLen > lim.MaxCharacters/2 {
+		return syndicate.Thread{}, fmt.Errorf("article %s: content warning is %d characters, too long for posts of %d", a.ID, cwLen, lim.MaxCharacters)
+	}
+	length := func(text string) int { return Length(cw, text, lim.URLLength) }
+
+	// The suffix reserve depends on N, and N on the splitting: split with a
+	// guess of N's width, and again if the result is wider.
+	var chunks [][]string
+	total := 1 + len(a.KeyPoints)
+	for attempt := 0; attempt < 4; attempt++ {
+		reserve := ""
+		if opts.Numbering {
+			reserve = numberSuffix(total, total)
+		}
+		fits := func(s string) bool { return length(s+reserve) <= lim.MaxCharacters }
+		chunks = chunks[:0]
+		n := 1
+		for _, kp := range a.KeyPoints {
+			parts := Split(kp, fits)
+			chunks = append(chunks, parts)
+			n += len(parts)
+		}
+		if !opts.Numbering || len(fmt.Sprint(n)) <= len(fmt.Sprint(total)) {
+			total = n
+			break
+		}
+		total = n
+	}
+	numbered := opts.Numbering && total > 1
+
+	suffix := func(i int) string {
+		if !numbered {
+			return ""
+		}
+		return numberSuffix(i, total)
+	}
+	head, err := renderHead(a, opts, lim, func(s string) bool { return length(s+suffix(1)) <= lim.MaxCharacters })
+	if err != nil {
+		return syndicate.Thread{}, err
+	}
+	lang := a.Lang
+	if lang == "" {
+		lang = opts.Language
+	}
+	t := syndicate.Thread{ArticleID: a.ID, Title: a.Title, URL: a.URL}
+	add := func(text, visibility string) {
+		text += suffix(len(t.Posts) + 1)
+		t.Posts = append(t.Posts, syndicate.Post{
+			Text: text, ContentWarning: cw, Visibility: visibility, Language: lang, Length: length(text),
+		})
+	}
+	add(head, opts.Visibility)
+	if img := a.Image; img != nil && img.Path != "" && lim.MaxMedia > 0 {
+		desc := img.Alt
+		if lim.DescriptionLimit > 0 && uniseg.GraphemeClusterCount(desc) > lim.DescriptionLimit {
+			desc = text.Shorten(desc, lim.DescriptionLimit)
+		}
+		t.Posts[0].Media = []syndicate.Media{{File: img.Path, Description: desc}}
+	}
+	for _, parts := range chunks {
+		for _, p := range parts {
+			add(p, opts.ReplyVisibility)
+		}
+	}
+	return t, nil
+}
+
+func numberSuffix(i, n int) string { return fmt.Sprintf("\n\n%d/%d", i, n) }
+
+var blankLines = regexp.MustCompile(`\n{3,}`)
+
+// renderHead renders the head post, shortening the title (and then
+// dropping the hashtags) until it fits.
+func renderHead(a *syndicate.Article, opts Options, lim syndicate.Limits, fits func(string) bool) (string, error) {
+	tags := Hashtags(append(append([]string(nil), a.Tags...), opts.Hashtags...))
+	render := func(title string, tags []string) (string, error) {
+		var buf bytes.Buffer
+		data := HeadData{Title: title, URL: a.URL, Hashtags: strings.Join(tags, " "), Article: a}
+		if err := opts.Head.Execute(&buf, data); err != nil {
+			return "", fmt.Errorf("head post template: %w", err)
+		}
+		out := blankLines.ReplaceAllString(strings.TrimSpace(buf.String()), "\n\n")
+		return out, nil
+	}
+	for {
+		post, err := render(a.Title, tags)
+		if err != nil {
+			return "", err
+		}
+		if fits(post) {
+			return post, nil
+		}
+		// Shorten the title one step at a time, long steps first.
+		titleLen := uniseg.GraphemeClusterCount(a.Title)
+		for n := titleLen - 1; n >= 20; {
+			post, err = render(text.Shorten(a.Title, n), tags)
+			if err != nil {
+				return "", err
+			}
+			if fits(post) {
+				return post, nil
+			}
+			over := Length(a.ContentWarning, post, lim.URLLength) - lim.MaxCharacters
+			n -= max(1, over)
+		}
+		if len(tags) == 0 {
+			break
+		}
+		tags = tags[:len(tags)-1]
+	}
+	return "", fmt.Errorf("article %s: the head post cannot fit in %d characters", a.ID, lim.MaxCharacters)
+}
+
+// Hashtags makes tags valid Mastodon hashtags: "Offshore Wind" becomes
+// #OffshoreWind and "north-sea" #NorthSea (words joined, each capitalised,
+// which screen readers read better); a tag of digits only is dropped, as
+// Mastodon would not link it; duplicates (ignoring case) are dropped.
+func Hashtags(tags []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range tags {
+		h := Hashtag(t)
+		if h == "" || seen[strings.ToLower(h)] {
+			continue
+		}
+		seen[strings.ToLower(h)] = true
+		out = append(out, h)
+	}
+	return out
+}
+
+// Hashtag makes one tag valid, or returns "" when nothing of it can be.
+func Hashtag(tag string) string {
+	words := strings.FieldsFunc(tag, func(r rune) bool {
+		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || r == '_')
+	})
+	if len(words) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('#')
+	for _, w := range words {
+		if len(words) > 1 {
+			r := []rune(w)
+			r[0] = unicode.ToUpper(r[0])
+			w = string(r)
+		}
+		b.WriteString(w)
+	}
+	h := b.String()
+	if strings.IndexFunc(h[1:], func(r rune) bool { return !unicode.IsDigit(r) && r != '_' }) < 0 {
+		return "" // Mastodon needs a letter in a hashtag
+	}
+	return h
+}

@@ -1,0 +1,238 @@
+// Package thread turns an article into the posts of a Mastodon thread:
+// it counts length exactly as Mastodon does, splits key points that are
+// too long at sentence and then word boundaries, makes hashtags valid and
+// numbers the posts once the splitting is done.
+package thread
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
+)
+
+// Mastodon's StatusLengthValidator counts the extended grapheme clusters of
+// spoiler_text + text after rewriting every URL (with a scheme) to a fixed
+// placeholder and every "@user@domain" mention to "@user". The entity rules
+// follow the twitter-text regexes Mastodon patches in
+// config/initializers/twitter_regex.rb.
+
+// urlSchemes are the schemes Mastodon's URL extractor recognises.
+var urlSchemes = []string{"https://", "http://", "dat://", "dweb://", "ipfs://", "ipns://", "ssb://", "gopher://", "gemini://"}
+
+// entity is a span of text Mastodon counts specially.
+type entity struct {
+	start, end int    // byte offsets
+	counted    string // what the span counts as; "" for a URL
+	url        bool
+}
+
+// Length is the length Mastodon counts for a post with the given content
+// warning (spoiler text) and text, URLs counting as urlLength.
+func Length(contentWarning, text string, urlLength int) int {
+	return uniseg.GraphemeClusterCount(contentWarning + countable(text, urlLength))
+}
+
+// countable rewrites text the way Mastodon does before counting.
+func countable(text string, urlLength int) string {
+	ents := entities(text)
+	if len(ents) == 0 {
+		return text
+	}
+	var b strings.Builder
+	last := 0
+	for _, e := range ents {
+		b.WriteString(text[last:e.start])
+		if e.url {
+			b.WriteString(strings.Repeat("x", urlLength))
+		} else {
+			b.WriteString(e.counted)
+		}
+		last = e.end
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+// entities finds the URLs and remote mentions in text, in order and not
+// overlapping (a mention inside a URL is part of the URL).
+func entities(text string) []entity {
+	if !strings.Contains(text, "://") && !strings.Contains(text, "@") {
+		return nil
+	}
+	var out []entity
+	for i := 0; i < len(text); {
+		if e, ok := urlAt(text, i); ok {
+			out = append(out, e)
+			i = e.end
+			continue
+		}
+		if e, ok := mentionAt(text, i); ok {
+			out = append(out, e)
+			i = e.end
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+	}
+	return out
+}
+
+// urlAt reports the URL starting at byte i, if one does.
+func urlAt(text string, i int) (entity, bool) {
+	c := text[i]
+	if c != 'h' && c != 'H' && c != 'd' && c != 'D' && c != 'i' && c != 'I' && c != 's' && c != 'S' && c != 'g' && c != 'G' {
+		return entity{}, false
+	}
+	scheme := ""
+	for _, s := range urlSchemes {
+		if len(text)-i >= len(s) && strings.EqualFold(text[i:i+len(s)], s) {
+			scheme = s
+			break
+		}
+	}
+	if scheme == "" {
+		return entity{}, false
+	}
+	// The character before a URL may not be a letter, digit, @, $ or #.
+	if i > 0 {
+		r, _ := utf8.DecodeLastRuneInString(text[:i])
+		if r == '@' || r == '＠' || r == '$' || r == '#' || r == '＃' || isASCIIAlnum(r) {
+			return entity{}, false
+		}
+	}
+	// The domain: at least one valid character.
+	j := i + len(scheme)
+	hostStart := j
+	for j < len(text) {
+		r, size := utf8.DecodeRuneInString(text[j:])
+		if r == '.' || r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
+			j += size
+			continue
+		}
+		break
+	}
+	if j == hostStart || strings.Trim(text[hostStart:j], ".-_") == "" {
+		return entity{}, false
+	}
+	// The rest runs to white space or a character no URL holds.
+	for j < len(text) {
+		r, size := utf8.DecodeRuneInString(text[j:])
+		if unicode.IsSpace(r) || r == '<' || r == '>' || r == '"' || r == '\u200b' || r == utf8.RuneError {
+			break
+		}
+		j += size
+	}
+	// Trailing punctuation is not part of the URL, nor an unbalanced ")".
+	end := j
+	for end > hostStart {
+		r, size := utf8.DecodeLastRuneInString(text[:end])
+		if r == ')' && strings.Count(text[i:end], "(") >= strings.Count(text[i:end], ")") {
+			break
+		}
+		if isURLEnding(r) {
+			break
+		}
+		end -= size
+	}
+	host := strings.TrimRight(text[hostStart:min(end, j)], ".-_")
+	if host == "" {
+		return entity{}, false
+	}
+	return entity{start: i, end: end, url: true}, true
+}
+
+// isURLEnding reports whether a URL may end with r (twitter-text's
+// valid_url_path_ending_chars, with the query ending characters).
+func isURLEnding(r rune) bool {
+	switch r {
+	case '=', '_', '#', '/', '+', '-', '&':
+		return true
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
+}
+
+// mentionAt reports a remote mention "@user@domain" starting at byte i.
+// Local mentions count as written, so only remote ones are entities.
+func mentionAt(text string, i int) (entity, bool) {
+	if text[i] != '@' {
+		return entity{}, false
+	}
+	if i > 0 {
+		r, _ := utf8.DecodeLastRuneInString(text[:i])
+		if isASCIIAlnum(r) || strings.ContainsRune("_!#$%&*@＠", r) {
+			return entity{}, false
+		}
+	}
+	j := i + 1
+	for j < len(text) && (isASCIIAlnumByte(text[j]) || text[j] == '_') {
+		j++
+	}
+	if j == i+1 || j >= len(text) || text[j] != '@' {
+		return entity{}, false
+	}
+	user := text[i:j]
+	k := j + 1
+	for k < len(text) && (isASCIIAlnumByte(text[k]) || text[k] == '.' || text[k] == '-') {
+		k++
+	}
+	// The domain must end with a letter or digit.
+	for k > j+1 && (text[k-1] == '.' || text[k-1] == '-') {
+		k--
+	}
+	if k <= j+1 {
+		return entity{}, false
+	}
+	return entity{start: i, end: k, counted: user}, true
+}
+
+func isASCIIAlnum(r rune) bool { return r < utf8.RuneSelf && isASCIIAlnumByte(byte(r)) }
+
+func isASCIIAlnumByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// Span is a URL, mention or hashtag in a post, for display.
+type Span struct {
+	Start, End int // byte offsets
+	Kind       string
+}
+
+// Spans returns the URLs, remote mentions and hashtags of text in order,
+// found by the same rules the counter uses.
+func Spans(text string) []Span {
+	var out []Span
+	ents := entities(text)
+	e := 0
+	for i := 0; i < len(text); {
+		if e < len(ents) && ents[e].start == i {
+			kind := "mention"
+			if ents[e].url {
+				kind = "url"
+			}
+			out = append(out, Span{ents[e].start, ents[e].end, kind})
+			i = ents[e].end
+			e++
+			continue
+		}
+		if text[i] == '#' && (i == 0 || text[i-1] == ' ' || text[i-1] == '\n') {
+			j := i + 1
+			for j < len(text) {
+				r, size := utf8.DecodeRuneInString(text[j:])
+				if !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || r == '_') {
+					break
+				}
+				j += size
+			}
+			if j > i+1 {
+				out = append(out, Span{i, j, "hashtag"})
+				i = j
+				continue
+			}
+		}
+		_, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+	}
+	return out
+}

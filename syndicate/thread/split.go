@@ -1,0 +1,159 @@
+package thread
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
+)
+
+// Split cuts text into pieces for which fits is true. It packs whole
+// sentences while they fit, then whole words; a URL or mention is never
+// cut, and a single word longer than a post is the only thing ever cut
+// mid-word (at a grapheme boundary). The pieces, joined, hold every
+// non-space character of text in order. fits must accept any single
+// grapheme cluster for Split to keep every piece within it.
+func Split(text string, fits func(string) bool) []string {
+	text = strings.Join(strings.Fields(text), " ")
+	if text == "" {
+		return nil
+	}
+	if fits(text) {
+		return []string{text}
+	}
+	var pieces []string
+	var cur []string // words of the piece being filled
+	emit := func() {
+		if len(cur) > 0 {
+			pieces = append(pieces, strings.Join(cur, " "))
+			cur = nil
+		}
+	}
+	tryAdd := func(words []string) bool {
+		cand := append(append([]string(nil), cur...), words...)
+		if fits(strings.Join(cand, " ")) {
+			cur = cand
+			return true
+		}
+		return false
+	}
+	for _, sentence := range sentences(strings.Fields(text)) {
+		if tryAdd(sentence) {
+			continue
+		}
+		emit()
+		if tryAdd(sentence) {
+			continue
+		}
+		for _, w := range sentence {
+			if tryAdd([]string{w}) {
+				continue
+			}
+			emit()
+			if tryAdd([]string{w}) {
+				continue
+			}
+			parts := cutWord(w, fits)
+			pieces = append(pieces, parts[:len(parts)-1]...)
+			cur = []string{parts[len(parts)-1]}
+		}
+	}
+	emit()
+	return pieces
+}
+
+// sentences groups words into sentences: a sentence ends with a word
+// ending in . ! ? or … (closing quotes and brackets aside) when the next
+// word starts with a capital letter, a digit or an opening quote, and the
+// word is not a common abbreviation.
+func sentences(words []string) [][]string {
+	var out [][]string
+	start := 0
+	for i, w := range words {
+		if i+1 < len(words) && endsSentence(w) && startsSentence(words[i+1]) {
+			out = append(out, words[start:i+1])
+			start = i + 1
+		}
+	}
+	if start < len(words) {
+		out = append(out, words[start:])
+	}
+	return out
+}
+
+var abbreviations = map[string]bool{
+	"mr.": true, "mrs.": true, "ms.": true, "dr.": true, "prof.": true, "st.": true, "sr.": true, "jr.": true,
+	"gen.": true, "gov.": true, "sen.": true, "rep.": true, "lt.": true, "col.": true, "capt.": true, "sgt.": true,
+	"u.s.": true, "u.k.": true, "u.n.": true, "e.g.": true, "i.e.": true, "vs.": true, "no.": true, "inc.": true,
+	"co.": true, "corp.": true, "ltd.": true, "jan.": true, "feb.": true, "aug.": true, "sept.": true, "oct.": true,
+	"nov.": true, "dec.": true, "a.m.": true, "p.m.": true,
+}
+
+func endsSentence(w string) bool {
+	t := strings.TrimRightFunc(w, func(r rune) bool { return strings.ContainsRune(`"'”’)]»`, r) })
+	if t == "" {
+		return false
+	}
+	r, _ := utf8.DecodeLastRuneInString(t)
+	switch r {
+	case '!', '?', '…', '。', '！', '？':
+		return true
+	case '.':
+		return !abbreviations[strings.ToLower(t)] && !(utf8.RuneCountInString(t) == 2 && unicode.IsUpper([]rune(t)[0]))
+	}
+	return false
+}
+
+func startsSentence(w string) bool {
+	r, _ := utf8.DecodeRuneInString(w)
+	return unicode.IsUpper(r) || unicode.IsDigit(r) || strings.ContainsRune(`"'“‘«(`, r) || !unicode.IsLetter(r) && !unicode.IsPunct(r)
+}
+
+// cutWord cuts a word that fits no post on its own into pieces that each
+// fit, at grapheme boundaries outside any URL or mention it holds.
+func cutWord(w string, fits func(string) bool) []string {
+	// Candidate cut points: grapheme boundaries not inside an entity.
+	ents := entities(w)
+	var cuts []int
+	g := uniseg.NewGraphemes(w)
+	for e := 0; g.Next(); {
+		_, end := g.Positions()
+		for e < len(ents) && ents[e].end < end {
+			e++
+		}
+		if e < len(ents) && end > ents[e].start && end < ents[e].end {
+			continue
+		}
+		cuts = append(cuts, end)
+	}
+	var parts []string
+	from := 0 // byte offset where the current part starts
+	for c := 0; c < len(cuts); {
+		fitsUpTo := func(k int) bool { return fits(w[from:cuts[k]]) }
+		// Galloping search for the last cut that fits: lengths grow with
+		// the prefix, and a part is short next to a long word.
+		lo, hi := c-1, c
+		for hi < len(cuts) && fitsUpTo(hi) {
+			lo, hi = hi, c+2*(hi-c)+1
+		}
+		if hi > len(cuts) {
+			hi = len(cuts)
+		}
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if fitsUpTo(mid) {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		if lo < c {
+			lo = c // nothing fits: one cut is the least progress
+		}
+		parts = append(parts, w[from:cuts[lo]])
+		from = cuts[lo]
+		c = lo + 1
+	}
+	return parts
+}

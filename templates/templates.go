@@ -1,0 +1,44 @@
+// Package templates embeds the default templates. A file of the same name
+// in the user's templates folder (config key templates_dir) overrides the
+// embedded one; all of them are parsed at start, so a broken template
+// stops start-up instead of the first send.
+package templates
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+//go:embed *.tmpl
+var embedded embed.FS
+
+// Names of the templates the bot renders.
+const (
+	HeadPost    = "post-head.tmpl"
+	DigestHTML  = "digest.html.tmpl"
+	DigestText  = "digest.txt.tmpl"
+	PreviewPage = "preview.html.tmpl"
+)
+
+// Read returns the text of a template: from dir when it holds one of that
+// name, else the embedded default. dir may be empty.
+func Read(dir, name string) (string, error) {
+	if dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err == nil {
+			return string(b), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("reading template: %w", err)
+		}
+	}
+	b, err := embedded.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("no template %s: %w", name, err)
+	}
+	return string(b), nil
+}
