@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 )
@@ -31,16 +34,37 @@ func LoadDir(dir string, opts Options) (Set, error) {
 			return err == nil && fi.Mode().IsRegular()
 		}
 	}
+	var paths []string
+	for _, e := range entries {
+		if !e.IsDir() && IsArticleFile(e.Name()) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	// Parse on every core: a newsroom archive is read on every run.
+	type loaded struct {
+		a   *syndicate.Article
+		err error
+	}
+	results := make([]loaded, len(paths))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(paths)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(paths); i = int(next.Add(1) - 1) {
+				results[i].a, results[i].err = LoadFile(paths[i], opts)
+			}
+		}()
+	}
+	wg.Wait()
+
 	var set Set
 	byID := map[string]string{}
-	for _, e := range entries {
-		if e.IsDir() || !IsArticleFile(e.Name()) {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		a, err := LoadFile(path, opts)
-		if err != nil {
-			set.Problems = append(set.Problems, err)
+	for i, r := range results {
+		path, a := paths[i], r.a
+		if r.err != nil {
+			set.Problems = append(set.Problems, r.err)
 			continue
 		}
 		if other, dup := byID[a.ID]; dup {

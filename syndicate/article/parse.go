@@ -355,6 +355,46 @@ var (
 	mdHeading        = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*#*$`)
 )
 
+// The helpers below look at the first character before running a regexp:
+// most lines are body text and this keeps parsing fast.
+
+func isKeyPointsHeading(t string) bool {
+	return t != "" && len(t) < 40 && (t[0] == '#' || t[0] == 'k' || t[0] == 'K') && keyPointsHeading.MatchString(t)
+}
+
+// bulletText returns the text of a bullet line.
+func bulletText(t string) (string, bool) {
+	if t == "" {
+		return "", false
+	}
+	r, _ := utf8.DecodeRuneInString(t)
+	if !strings.ContainsRune("•-*–—·▪●◦", r) && (r < '0' || r > '9') {
+		return "", false
+	}
+	m := bullet.FindStringSubmatch(t)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+func isBullet(t string) bool {
+	_, ok := bulletText(t)
+	return ok
+}
+
+// headingText returns the text of a markdown heading line.
+func headingText(t string) (string, bool) {
+	if t == "" || t[0] != '#' {
+		return "", false
+	}
+	m := mdHeading.FindStringSubmatch(t)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
 func parseBody(raw []string) body {
 	var b body
 	lines := make([]bodyLine, len(raw))
@@ -377,7 +417,7 @@ func parseBody(raw []string) body {
 	}
 	if prev >= 0 {
 		c, l := lines[prev].text, lines[last].text
-		if rest, ok := strings.CutPrefix(l, c); ok && (rest == "" || (rest[0] == ' ' && uniseg.GraphemeClusterCount(rest) <= 120)) && !bullet.MatchString(c) {
+		if rest, ok := strings.CutPrefix(l, c); ok && (rest == "" || (rest[0] == ' ' && uniseg.GraphemeClusterCount(rest) <= 120)) && !isBullet(c) {
 			b.caption, b.credit = c, strings.TrimSpace(rest)
 			lines = lines[:prev]
 		}
@@ -395,10 +435,10 @@ func parseBody(raw []string) body {
 	if i < len(lines) {
 		t := lines[i].text
 		nextBlank := i+1 >= len(lines) || lines[i+1].text == ""
-		if m := mdHeading.FindStringSubmatch(t); m != nil && strings.HasPrefix(t, "# ") && !keyPointsHeading.MatchString(t) {
-			b.headline = m[1]
+		if h, ok := headingText(t); ok && strings.HasPrefix(t, "# ") && !isKeyPointsHeading(t) {
+			b.headline = h
 			i++
-		} else if nextBlank && !keyPointsHeading.MatchString(t) && !bullet.MatchString(t) &&
+		} else if nextBlank && !isKeyPointsHeading(t) && !isBullet(t) &&
 			uniseg.GraphemeClusterCount(t) <= 150 && !strings.HasSuffix(t, ".") && !strings.HasSuffix(t, ":") &&
 			hasText(lines[i+1:]) {
 			b.headline = t
@@ -416,7 +456,7 @@ func parseBody(raw []string) body {
 	inPoints, pointsDone := false, false
 	for ; i < len(lines); i++ {
 		t := lines[i].text
-		if !pointsDone && !inPoints && keyPointsHeading.MatchString(t) {
+		if !pointsDone && !inPoints && isKeyPointsHeading(t) {
 			flush()
 			inPoints = true
 			continue
@@ -428,14 +468,14 @@ func parseBody(raw []string) body {
 				for j < len(lines) && lines[j].text == "" {
 					j++
 				}
-				if len(b.keyPoints) > 0 && (j >= len(lines) || !bullet.MatchString(lines[j].text)) {
+				if len(b.keyPoints) > 0 && (j >= len(lines) || !isBullet(lines[j].text)) {
 					inPoints, pointsDone = false, true
 				}
 				continue
 			}
-			if m := bullet.FindStringSubmatch(t); m != nil {
-				if m[1] != "" {
-					b.keyPoints = append(b.keyPoints, m[1])
+			if point, ok := bulletText(t); ok {
+				if point != "" {
+					b.keyPoints = append(b.keyPoints, point)
 				}
 				continue
 			}
@@ -450,10 +490,10 @@ func parseBody(raw []string) body {
 			flush()
 			continue
 		}
-		if m := mdHeading.FindStringSubmatch(t); m != nil {
+		if h, ok := headingText(t); ok {
 			flush()
-			if m[1] != "" {
-				b.paragraphs = append(b.paragraphs, m[1])
+			if h != "" {
+				b.paragraphs = append(b.paragraphs, h)
 			}
 			continue
 		}

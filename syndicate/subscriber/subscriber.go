@@ -88,14 +88,15 @@ func (l *List) Next() (syndicate.Reader, error) {
 		if err == io.EOF {
 			return syndicate.Reader{}, io.EOF
 		}
-		line, _ := l.csv.FieldPos(0)
 		if err != nil {
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				line = pe.Line
+				line = pe.StartLine
 			}
 			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: csvMessage(err)}
 		}
+		line, _ := l.csv.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}

@@ -16,6 +16,9 @@ import (
 // trimmed. Newsroom exports are full of U+00A0 next to ordinary spaces; two
 // spaces would count twice against the post limit and look wrong.
 func Normalize(s string) string {
+	if isPlainASCII(s) {
+		return s
+	}
 	s = norm.NFC.String(s)
 	var b strings.Builder
 	b.Grow(len(s))
@@ -58,4 +61,22 @@ func Shorten(s string, n int) string {
 		out = out[:lastSpace]
 	}
 	return strings.TrimRight(out, " ,;:.") + "…"
+}
+
+// isPlainASCII reports whether s is ASCII with single spaces between words
+// and none at the ends: already normal.
+func isPlainASCII(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || c < ' ' || c == 0x7f || (c == ' ' && s[i+1] == ' ') {
+			return false
+		}
+	}
+	return true
 }

@@ -23,22 +23,22 @@ func Split(text string, fits func(string) bool) []string {
 		return []string{text}
 	}
 	var pieces []string
-	var cur []string // words of the piece being filled
+	var cur []token // the piece being filled
 	emit := func() {
 		if len(cur) > 0 {
-			pieces = append(pieces, strings.Join(cur, " "))
+			pieces = append(pieces, join(cur))
 			cur = nil
 		}
 	}
-	tryAdd := func(words []string) bool {
-		cand := append(append([]string(nil), cur...), words...)
-		if fits(strings.Join(cand, " ")) {
+	tryAdd := func(toks []token) bool {
+		cand := append(append([]token(nil), cur...), toks...)
+		if fits(join(cand)) {
 			cur = cand
 			return true
 		}
 		return false
 	}
-	for _, sentence := range sentences(strings.Fields(text)) {
+	for _, sentence := range sentences(tokens(text)) {
 		if tryAdd(sentence) {
 			continue
 		}
@@ -47,37 +47,83 @@ func Split(text string, fits func(string) bool) []string {
 			continue
 		}
 		for _, w := range sentence {
-			if tryAdd([]string{w}) {
+			if tryAdd([]token{w}) {
 				continue
 			}
 			emit()
-			if tryAdd([]string{w}) {
+			w.space = false
+			if tryAdd([]token{w}) {
 				continue
 			}
-			parts := cutWord(w, fits)
+			parts := cutWord(w.text, fits)
 			pieces = append(pieces, parts[:len(parts)-1]...)
-			cur = []string{parts[len(parts)-1]}
+			cur = []token{{text: parts[len(parts)-1]}}
 		}
 	}
 	emit()
 	return pieces
 }
 
-// sentences groups words into sentences: a sentence ends with a word
+// token is a word, or a part of a word that ends a sentence in a script
+// written without spaces (Chinese, Japanese).
+type token struct {
+	text  string
+	space bool // a space stands before it in the text
+}
+
+func tokens(text string) []token {
+	var out []token
+	for _, w := range strings.Fields(text) {
+		space := true
+		for w != "" {
+			i := strings.IndexAny(w, "。！？")
+			if i < 0 {
+				out = append(out, token{w, space})
+				break
+			}
+			_, size := utf8.DecodeRuneInString(w[i:])
+			// Closing quotes and brackets stay with their sentence.
+			end := i + size
+			for end < len(w) {
+				r, n := utf8.DecodeRuneInString(w[end:])
+				if !strings.ContainsRune("」』）】〕\"'”’)", r) {
+					break
+				}
+				end += n
+			}
+			out = append(out, token{w[:end], space})
+			w, space = w[end:], false
+		}
+	}
+	return out
+}
+
+func join(toks []token) string {
+	var b strings.Builder
+	for i, t := range toks {
+		if i > 0 && t.space {
+			b.WriteByte(' ')
+		}
+		b.WriteString(t.text)
+	}
+	return b.String()
+}
+
+// sentences groups tokens into sentences: a sentence ends with a word
 // ending in . ! ? or … (closing quotes and brackets aside) when the next
 // word starts with a capital letter, a digit or an opening quote, and the
-// word is not a common abbreviation.
-func sentences(words []string) [][]string {
-	var out [][]string
+// word is not a common abbreviation; or with 。！？ whatever follows.
+func sentences(toks []token) [][]token {
+	var out [][]token
 	start := 0
-	for i, w := range words {
-		if i+1 < len(words) && endsSentence(w) && startsSentence(words[i+1]) {
-			out = append(out, words[start:i+1])
+	for i, t := range toks {
+		if i+1 < len(toks) && endsSentence(t.text) && (!toks[i+1].space || startsSentence(toks[i+1].text)) {
+			out = append(out, toks[start:i+1])
 			start = i + 1
 		}
 	}
-	if start < len(words) {
-		out = append(out, words[start:])
+	if start < len(toks) {
+		out = append(out, toks[start:])
 	}
 	return out
 }
@@ -156,4 +202,14 @@ func cutWord(w string, fits func(string) bool) []string {
 		c = lo + 1
 	}
 	return parts
+}
+
+// splitGraphemes returns the grapheme clusters of s.
+func splitGraphemes(s string) []string {
+	var out []string
+	g := uniseg.NewGraphemes(s)
+	for g.Next() {
+		out = append(out, g.Str())
+	}
+	return out
 }

@@ -1,0 +1,318 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate/internal/golden"
+)
+
+// testNow is the fixed clock of these tests.
+var testNow = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+
+// workspace copies the shipped config, articles and subscribers into a
+// temporary folder, with fixed modification times, and returns the
+// config's path. edit, when given, rewrites the config text.
+func workspace(t *testing.T, edit func(string) string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+		if err := os.Chtimes(dst, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(cfg)
+	if edit != nil {
+		text = edit(text)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyFile("../../subscribers.csv", filepath.Join(dir, "subscribers.csv"))
+	if err := os.Mkdir(filepath.Join(dir, "articles"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir("../../articles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		copyFile(filepath.Join("../../articles", e.Name()), filepath.Join(dir, "articles", e.Name()))
+	}
+	return filepath.Join(dir, "config.yaml")
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, getenv map[string]string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), args, Env{
+		Stdout: &out, Stderr: &errOut, Now: func() time.Time { return testNow },
+		Getenv: func(k string) string { return getenv[k] },
+	})
+	if err != nil {
+		errOut.WriteString("Error: " + err.Error() + "\n")
+	}
+	return result{out.String(), errOut.String(), ExitCode(err)}
+}
+
+func TestPostDryRun_JSONContract(t *testing.T) {
+	cfg := workspace(t, nil)
+	r := run(t, nil, "--config", cfg, "post", "--dry-run", "--json", "--all")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var doc struct {
+		MaxCharacters int `json:"max_characters"`
+		Threads       []struct {
+			Article, Title, URL string
+			Posts               []struct {
+				Text       string
+				Length     int
+				Visibility string
+				Media      []struct{ File, Description string }
+			}
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	if dec.More() {
+		t.Error("more than one JSON document on stdout")
+	}
+	if got, want := doc.MaxCharacters, 500; got != want {
+		t.Errorf("max_characters = %d, want %d", got, want)
+	}
+	var ids []string
+	for _, th := range doc.Threads {
+		ids = append(ids, th.Article)
+		for _, p := range th.Posts {
+			if p.Length > doc.MaxCharacters || p.Length <= 0 {
+				t.Errorf("%s: length %d", th.Article, p.Length)
+			}
+		}
+	}
+	// Oldest first; the draft and the embargoed article are not there.
+	if got, want := strings.Join(ids, ","), "north-sea-wind-auction,harbour-library-reopens,city-budget-vote,shehbaz-sharif-putin-letters"; got != want {
+		t.Errorf("threads = %s\nwant %s", got, want)
+	}
+	seed := doc.Threads[3]
+	if got, want := len(seed.Posts), 4; got != want {
+		t.Fatalf("seed thread has %d posts, want %d", got, want)
+	}
+	if !strings.HasPrefix(seed.Posts[0].Text, "Shehbaz Sharif aims to reset") || !strings.Contains(seed.Posts[0].Text, seed.URL) {
+		t.Errorf("seed head = %q", seed.Posts[0].Text)
+	}
+	wind := doc.Threads[0]
+	if len(wind.Posts[0].Media) != 1 || !strings.HasSuffix(wind.Posts[0].Media[0].File, "offshore-wind.png") || wind.Posts[0].Media[0].Description == "" {
+		t.Errorf("wind head media = %+v", wind.Posts[0].Media)
+	}
+	if wind.Posts[0].Visibility != "public" || wind.Posts[1].Visibility != "unlisted" {
+		t.Errorf("visibility %s/%s", wind.Posts[0].Visibility, wind.Posts[1].Visibility)
+	}
+}
+
+func TestPostDryRun_CapAndText(t *testing.T) {
+	cfg := workspace(t, nil)
+	r := run(t, nil, "--config", cfg, "post", "--dry-run")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	out := strings.ReplaceAll(r.stdout, filepath.Dir(cfg), "WORKSPACE")
+	golden.Check(t, "post-dry-run.txt", []byte(out))
+	if !strings.Contains(out, "3 more pending article(s) wait for later runs") {
+		t.Error("the per-run cap is not reported")
+	}
+}
+
+func TestDigestDryRun(t *testing.T) {
+	cfg := workspace(t, nil)
+	outDir := filepath.Join(t.TempDir(), "out")
+	r := run(t, nil, "--config", cfg, "digest", "--dry-run", "--out", outDir)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	golden.Check(t, "digest-dry-run.txt", []byte(r.stdout))
+	eml, err := os.Open(filepath.Join(outDir, "digest.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eml.Close()
+	msg, err := mail.ReadMessage(eml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]string{
+		"To":                    `"Ada" <ada@example.org>`,
+		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+		"List-Unsubscribe":      "<https://news.example.org/unsubscribe?token=dry-run-token>",
+		"List-Id":               "<digest.example.org>",
+	} {
+		if got := msg.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	if ct := msg.Header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/alternative") {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	body, _ := io.ReadAll(msg.Body)
+	if iText, iHTML := bytes.Index(body, []byte("text/plain")), bytes.Index(body, []byte("text/html")); iText < 0 || iHTML < iText {
+		t.Error("want the plain-text part first and the HTML part last")
+	}
+	for _, name := range []string{"digest.html", "digest.txt"} {
+		if fi, err := os.Stat(filepath.Join(outDir, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not written: %v", name, err)
+		}
+	}
+
+	r = run(t, nil, "--config", cfg, "digest", "--dry-run", "--json")
+	var doc struct {
+		Subject  string
+		Articles []struct{ ID string }
+		Readers  int
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	if doc.Readers != 3 || len(doc.Articles) != 4 || doc.Subject == "" {
+		t.Errorf("digest JSON = %+v", doc)
+	}
+}
+
+func TestPreview_Golden(t *testing.T) {
+	cfg := workspace(t, nil)
+	out := filepath.Join(t.TempDir(), "pv")
+	r := run(t, nil, "--config", cfg, "preview", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	page, err := os.ReadFile(filepath.Join(out, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = bytes.ReplaceAll(page, []byte(filepath.Dir(cfg)), []byte("WORKSPACE"))
+	golden.Check(t, "preview.html", page)
+	for _, want := range []string{"thread-shehbaz-sharif-putin-letters", "srcdoc=", "data:image/png;base64,", "121 / 500"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if bytes.Contains(page, []byte("http://")) && bytes.Contains(page, []byte("<script src")) {
+		t.Error("the page loads something from the network")
+	}
+}
+
+func TestCheck_ExitCodes(t *testing.T) {
+	cfg := workspace(t, nil)
+	if r := run(t, nil, "--config", cfg, "check"); r.code != 0 {
+		t.Fatalf("shipped files: exit %d\n%s", r.code, r.stderr)
+	}
+	broken := filepath.Join(filepath.Dir(cfg), "articles", "broken.md")
+	if err := os.WriteFile(broken, []byte("---\ntitle: x\ndate: someday\n---\ntext\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "--config", cfg, "check")
+	if r.code != 1 || !strings.Contains(r.stderr, broken+":3: front matter: date:") {
+		t.Errorf("broken article: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// The other articles are still processed.
+	r = run(t, nil, "--config", cfg, "post", "--dry-run", "--json", "--all")
+	if r.code != 1 || strings.Count(r.stdout, `"article":`) != 4 {
+		t.Errorf("with a broken article: exit %d, stdout:\n%s", r.code, r.stdout)
+	}
+
+	bad := workspace(t, func(s string) string { return strings.Replace(s, "visibility: public", "visibility: everyone", 1) })
+	r = run(t, nil, "--config", bad, "check")
+	if r.code != 2 || !strings.Contains(r.stderr, bad+":14: mastodon.visibility:") {
+		t.Errorf("bad config: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if r := run(t, nil, "--config", cfg, "frobnicate"); r.code != 2 {
+		t.Errorf("unknown command: exit %d", r.code)
+	}
+	if r := run(t, nil, "--config", cfg, "post", "--dry-run", "extra"); r.code != 2 {
+		t.Errorf("extra argument: exit %d", r.code)
+	}
+	if r := run(t, nil, "--config", filepath.Join(t.TempDir(), "missing.yaml"), "check"); r.code != 2 {
+		t.Errorf("missing config: exit %d", r.code)
+	}
+}
+
+// A dry run opens no connection, writes no state and prints no secret.
+func TestDryRun_TouchesNothing(t *testing.T) {
+	var hits atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer api.Close()
+	smtp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smtp.Close()
+	go func() {
+		for {
+			c, err := smtp.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(smtp.Addr().String())
+	cfg := workspace(t, func(s string) string {
+		s = strings.Replace(s, "server: https://mastodon.example", "server: "+api.URL, 1)
+		s = strings.Replace(s, "host: localhost", "host: 127.0.0.1", 1)
+		return strings.Replace(s, "port: 587", "port: "+port, 1)
+	})
+	const secret = "SECRET-token-value-42"
+	vars := map[string]string{"MASTODON_ACCESS_TOKEN": secret, "SMTP_PASSWORD": secret}
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"post", "--dry-run"}, {"post", "--dry-run", "--json", "--all"},
+		{"digest", "--dry-run", "--out", filepath.Join(t.TempDir(), "o")}, {"digest", "--dry-run", "--json"},
+		{"preview", "--out", filepath.Join(t.TempDir(), "p")}, {"check"},
+	} {
+		r := run(t, vars, append([]string{"--config", cfg}, args...)...)
+		if r.code != 0 {
+			t.Errorf("%v: exit %d\n%s", args, r.code, r.stderr)
+		}
+		all.WriteString(r.stdout + r.stderr)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("dry runs made %d connections", n)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "syndicate.db")); !os.IsNotExist(err) {
+		t.Errorf("a dry run created the state: %v", err)
+	}
+	if strings.Contains(all.String(), secret) {
+		t.Error("a secret was printed")
+	}
+}

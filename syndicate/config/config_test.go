@@ -1,0 +1,156 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func load(t *testing.T, yaml string, vars map[string]string) (*Config, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path, env(vars))
+}
+
+func TestLoad_ShippedConfig(t *testing.T) {
+	cfg, err := Load("../../config.yaml", env(nil))
+	if err != nil {
+		t.Fatalf("the shipped config must load with no secrets set: %v", err)
+	}
+	if got, want := cfg.Mastodon.MaxThreadsPerRun, 1; got != want {
+		t.Errorf("max_threads_per_run = %d, want %d", got, want)
+	}
+	if !strings.HasSuffix(cfg.ArticlesDir, "articles") || !filepath.IsAbs(cfg.ArticlesDir) && !strings.HasPrefix(cfg.ArticlesDir, "../../") {
+		t.Errorf("articles_dir = %q, want it relative to the config file", cfg.ArticlesDir)
+	}
+}
+
+func TestLoad_DefaultsAndExpansion(t *testing.T) {
+	cfg, err := load(t, "mastodon:\n  access_token: ${TOKEN}\n  server: ${SERVER:-https://m.example}\n", map[string]string{"TOKEN": "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Mastodon.AccessToken.Reveal(), "s3cret"; got != want {
+		t.Errorf("token = %q, want %q", got, want)
+	}
+	if got, want := cfg.Mastodon.Server, "https://m.example"; got != want {
+		t.Errorf("server = %q, want the ${VAR:-default}", got)
+	}
+	if !cfg.Mastodon.Numbering || cfg.Mastodon.Visibility != "public" || cfg.Email.SMTP.Connections != 4 || cfg.Schedule.MaxLateness.D() != 6*time.Hour {
+		t.Errorf("defaults not applied: %+v", cfg.Mastodon)
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"unknown top-level key", "articles_dir: a\nmastodn:\n  server: x\n", ":2: mastodn: unknown key"},
+		{"unknown nested key", "mastodon:\n  visibilty: public\n", ":2: mastodon.visibilty: unknown key"},
+		{"bad visibility", "mastodon:\n  visibility: everyone\n", `:2: mastodon.visibility: "everyone" is not one of public, unlisted, private, direct`},
+		{"int expected", "mastodon:\n  max_characters: lots\n", ":2: mastodon.max_characters: want a whole number"},
+		{"too small a limit", "mastodon:\n  max_characters: 20\n", ":2: mastodon.max_characters: 20 is too small"},
+		{"bad cron", "schedule:\n  post: every now and then\n", `:2: schedule.post: "every now and then" is not a cron schedule`},
+		{"bad time zone", "schedule:\n  timezone: Mars/Olympus\n", ":2: schedule.timezone:"},
+		{"bad tls", "email:\n  smtp:\n    tls: maybe\n", ":3: email.smtp.tls:"},
+		{"http unsubscribe URL", "email:\n  unsubscribe_url: http://news.example.org/u\n", ":2: email.unsubscribe_url: must be https"},
+		{"bad from", "email:\n  from: not an address\n", ":2: email.from:"},
+		{"bad subject template", "email:\n  subject: \"{{.Oops\"\n", ":2: email.subject: not a valid template"},
+		{"YAML syntax", "mastodon:\n  server: [x\n", "config.yaml:"},
+		{"a list where a value goes", "base_url: [a, b]\n", ":1: base_url: want a single value"},
+		{"bad duration", "mastodon:\n  timeout: soon\n", ":2: mastodon.timeout: want a duration"},
+		{"key twice", "state: a\nstate: b\n", ":2: state: given twice"},
+		{"bad listen", "http:\n  listen: nowhere\n", ":2: http.listen:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.yaml, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "config.yaml:") {
+				t.Errorf("error = %q, want it to contain %q and the file", err, tt.want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Errorf("error %T is not a *config.Error", err)
+			}
+		})
+	}
+}
+
+func TestLoad_AllProblemsAtOnce(t *testing.T) {
+	_, err := load(t, "mastodon:\n  visibility: x\n  reply_visibility: y\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "mastodon.visibility") || !strings.Contains(err.Error(), "mastodon.reply_visibility") {
+		t.Errorf("err = %v, want both keys", err)
+	}
+}
+
+func TestSecrets_NeverShown(t *testing.T) {
+	const secret = "tok-SUPERSECRET-123"
+	cfg, err := load(t, "mastodon:\n  access_token: ${TOKEN}\nemail:\n  smtp:\n    password: ${PW}\n", map[string]string{"TOKEN": secret, "PW": secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%v %+v %#v %s\n", cfg, cfg, cfg.Mastodon, cfg.Mastodon.AccessToken)
+	b, _ := json.Marshal(cfg)
+	sb.Write(b)
+	slog.New(slog.NewTextHandler(&sb, nil)).Info("x", "cfg", cfg.Mastodon, "pw", cfg.Email.SMTP.Password)
+	slog.New(slog.NewJSONHandler(&sb, nil)).Info("x", "cfg", cfg.Mastodon)
+	if strings.Contains(sb.String(), secret) {
+		t.Errorf("secret printed:\n%s", sb.String())
+	}
+	// A value from the environment is not echoed in a validation error.
+	_, err = load(t, "schedule:\n  timezone: ${TZ_SECRET}\n", map[string]string{"TZ_SECRET": secret})
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("err = %v: want an error that does not show the value", err)
+	}
+	_, err = load(t, "email:\n  smtp:\n    port: ${PORT_SECRET}\n", map[string]string{"PORT_SECRET": secret})
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("err = %v: want an error that does not show the value", err)
+	}
+}
+
+func TestRequireKeys(t *testing.T) {
+	cfg, err := load(t, "mastodon:\n  server: https://m.example\n  access_token: ${T}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.RequireKeys("mastodon.server", "mastodon.access_token")
+	if err == nil || !strings.Contains(err.Error(), ":3: mastodon.access_token: is empty: its environment variable is not set") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	shipped, _ := os.ReadFile("../../config.yaml")
+	f.Add(string(shipped))
+	f.Add("mastodon:\n  max_characters: 12\n")
+	f.Add("a: [\n")
+	f.Add("email: {smtp: {port: x}}")
+	f.Fuzz(func(t *testing.T, src string) {
+		cfg, err := Parse("c.yaml", []byte(src), env(map[string]string{"X": "y"}))
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Line < 1 {
+				t.Fatalf("error without a line: %v", err)
+			}
+			return
+		}
+		_ = cfg.Validate()
+	})
+}

@@ -1,0 +1,168 @@
+package thread_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/article"
+	"github.com/syndicate-bot/syndicate/syndicate/internal/golden"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
+	"github.com/syndicate-bot/syndicate/templates"
+)
+
+func options(t testing.TB, limit int) thread.Options {
+	t.Helper()
+	src, err := templates.Read("", templates.HeadPost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := texttemplate.Must(texttemplate.New("head").Parse(src))
+	lim := syndicate.DefaultLimits()
+	lim.MaxCharacters = limit
+	return thread.Options{Limits: lim, Numbering: true, Visibility: "public", ReplyVisibility: "unlisted", Language: "en", Head: head}
+}
+
+func load(t testing.TB, name string) *syndicate.Article {
+	t.Helper()
+	a, err := article.LoadFile(filepath.Join("../../articles", name), article.Options{BaseURL: "https://news.example.org/articles/", Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func render(th syndicate.Thread, limit int) string {
+	var b strings.Builder
+	for i, p := range th.Posts {
+		fmt.Fprintf(&b, "--- %d/%d %s %s %d/%d\n", i+1, len(th.Posts), p.Visibility, p.Language, p.Length, limit)
+		for _, m := range p.Media {
+			fmt.Fprintf(&b, "[media %s | %s]\n", filepath.Base(m.File), m.Description)
+		}
+		b.WriteString(p.Text + "\n")
+	}
+	return b.String()
+}
+
+func TestCompose_SeedArticle(t *testing.T) {
+	a := load(t, "shehbaz-sharif-putin-letters.txt")
+	th, err := thread.Compose(a, options(t, 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(th.Posts), 4; got != want {
+		t.Fatalf("%d posts, want head + 3 key points", got)
+	}
+	head := th.Posts[0].Text
+	if !strings.HasPrefix(head, a.KeyPoints[0]+"\n\n"+a.URL) {
+		t.Errorf("head post = %q, want the title (first key point) and link", head)
+	}
+	for i, kp := range a.KeyPoints {
+		if got, want := th.Posts[i+1].Text, fmt.Sprintf("%s\n\n%d/4", kp, i+2); got != want {
+			t.Errorf("reply %d = %q, want %q", i+1, got, want)
+		}
+	}
+	for _, p := range th.Posts {
+		if strings.Contains(p.Text, "white suit") || strings.Contains(p.Text, "Asif HASSAN") {
+			t.Errorf("caption or credit in a post: %q", p.Text)
+		}
+	}
+	if th.Posts[0].Visibility != "public" || th.Posts[1].Visibility != "unlisted" {
+		t.Errorf("visibilities = %s, %s", th.Posts[0].Visibility, th.Posts[1].Visibility)
+	}
+}
+
+func TestCompose_Golden(t *testing.T) {
+	entries, err := os.ReadDir("../../articles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{500, 300} {
+		for _, e := range entries {
+			if !article.IsArticleFile(e.Name()) {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s-%d", e.Name(), limit), func(t *testing.T) {
+				a := load(t, e.Name())
+				th, err := thread.Compose(a, options(t, limit))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range th.Posts {
+					if p.Length > limit {
+						t.Errorf("post over the limit: %d > %d", p.Length, limit)
+					}
+				}
+				golden.Check(t, fmt.Sprintf("%s.%d.thread", article.ID(e.Name()), limit), []byte(render(th, limit)))
+			})
+		}
+	}
+}
+
+func TestCompose_LowerLimitMeansMorePosts(t *testing.T) {
+	a := load(t, "city-budget-vote.txt")
+	at500, err := thread.Compose(a, options(t, 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at300, err := thread.Compose(a, options(t, 300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(at300.Posts) <= len(at500.Posts) {
+		t.Errorf("limit 300 gives %d posts, 500 gives %d: want more at 300", len(at300.Posts), len(at500.Posts))
+	}
+}
+
+func TestCompose_NumberingWidensAfterSplitting(t *testing.T) {
+	// Nine key points that each split in two make 19 posts: the suffix
+	// grows from "i/9" to "i/19" and every post must still fit.
+	a := &syndicate.Article{ID: "n", Title: "Title", URL: "https://e.org/n"}
+	for i := 0; i < 9; i++ {
+		a.KeyPoints = append(a.KeyPoints, strings.Repeat("word ", 30)+"end. "+strings.Repeat("more ", 20)+"done.")
+	}
+	th, err := thread.Compose(a, options(t, 150))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(th.Posts)
+	if n < 10 {
+		t.Fatalf("only %d posts", n)
+	}
+	for i, p := range th.Posts {
+		if p.Length > 150 {
+			t.Errorf("post %d counts %d > 150", i+1, p.Length)
+		}
+		if want := fmt.Sprintf("\n\n%d/%d", i+1, n); !strings.HasSuffix(p.Text, want) {
+			t.Errorf("post %d = %q, want suffix %q", i+1, p.Text, want)
+		}
+	}
+}
+
+func TestCompose_LongTitleIsShortened(t *testing.T) {
+	a := &syndicate.Article{ID: "t", Title: strings.Repeat("Very long headline words ", 40), URL: "https://e.org/t", Tags: []string{"one", "two"}}
+	th, err := thread.Compose(a, options(t, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := th.Posts[0]
+	if head.Length > 200 || !strings.Contains(head.Text, "…") || !strings.Contains(head.Text, "https://e.org/t") {
+		t.Errorf("head = %q (%d)", head.Text, head.Length)
+	}
+}
+
+func TestCompose_NoNumberingForASinglePost(t *testing.T) {
+	a := &syndicate.Article{ID: "s", Title: "Only a head", URL: "https://e.org/s"}
+	th, err := thread.Compose(a, options(t, 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := th.Posts[0].Text, "Only a head\n\nhttps://e.org/s"; got != want {
+		t.Errorf("head = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,80 @@
+package thread
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLength(t *testing.T) {
+	long := "https://example.org/" + strings.Repeat("a", 300)
+	tests := []struct {
+		name string
+		cw   string
+		text string
+		want int
+	}{
+		{"plain ASCII", "", "hello world", 11},
+		{"empty", "", "", 0},
+		{"short URL counts 23", "", "http://a.co", 23},
+		{"long URL counts 23", "", long, 23},
+		{"URL with text around", "", "see https://example.org/x now", 4 + 23 + 4},
+		{"trailing period outside the URL", "", "https://example.org/x.", 24},
+		{"trailing comma, paren, bang, colon outside", "", "(https://example.org/x), https://e.org/y! https://e.org/z:", 1 + 23 + 2 + 1 + 23 + 2 + 23 + 1},
+		{"balanced parens inside the URL", "", "https://en.wikipedia.org/wiki/Foo_(bar)", 23},
+		{"query and fragment are part of it", "", "https://e.org/a?b=c&d=e#f", 23},
+		{"scheme needed: a bare domain counts as written", "", "example.org/path", 16},
+		{"letters before the scheme: not a URL", "", "xhttps://e.org", 14},
+		{"two URLs", "", "https://a.org https://b.org", 23 + 1 + 23},
+		{"remote mention counts as @user", "", "hi @alice@mastodon.social", 3 + 6},
+		{"local mention counts as written", "", "hi @alice", 9},
+		{"mention domain trailing dot outside", "", "@bob@example.org.", 4 + 1},
+		{"email address is not a mention", "", "mail bob@example.org", 20},
+		{"mention inside a URL is the URL", "", "https://e.org/@a@b.org", 23},
+		{"flag is one", "", "🇵🇰", 1},
+		{"two flags are two", "", "🇵🇰🇷🇺", 2},
+		{"ZWJ family is one", "", "👨\u200d👩\u200d👧\u200d👦", 1},
+		{"skin tone modifier joins", "", "👍🏽", 1},
+		{"keycap", "", "1\ufe0f\u20e3", 1},
+		{"CJK one each", "", "日本語のテキスト", 8},
+		{"combining accent is one", "", "e\u0301", 1},
+		{"CRLF is one", "", "a\r\nb", 3},
+		{"content warning counts", "spoiler", "text", 11},
+		{"content warning and URL", "cw", "https://e.org/" + strings.Repeat("x", 50), 2 + 23},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Length(tt.cw, tt.text, 23); got != tt.want {
+				t.Errorf("Length(%q, %q) = %d, want %d", tt.cw, tt.text, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLength_URLLengthFromServer(t *testing.T) {
+	if got, want := Length("", "https://example.org/abc", 30), 30; got != want {
+		t.Errorf("got %d, want %d", got, want)
+	}
+}
+
+func TestHashtag(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Offshore Wind", "#OffshoreWind"},
+		{"north-sea", "#NorthSea"},
+		{"climate", "#climate"},
+		{"#news", "#news"},
+		{"São Paulo", "#SãoPaulo"},
+		{"2024", ""},
+		{"2024 election", "#2024Election"},
+		{"  ", ""},
+		{"C++", "#C"},
+		{"snake_case", "#snake_case"},
+	}
+	for _, tt := range tests {
+		if got := Hashtag(tt.in); got != tt.want {
+			t.Errorf("Hashtag(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got, want := strings.Join(Hashtags([]string{"News", "news", "Offshore Wind", "offshore-wind"}), " "), "#News #OffshoreWind"; got != want {
+		t.Errorf("Hashtags dedupe = %q, want %q", got, want)
+	}
+}
