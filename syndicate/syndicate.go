@@ -6,6 +6,8 @@
 package syndicate
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"time"
 )
@@ -186,4 +188,47 @@ type Outcome struct {
 	Key   string
 	State string
 	Reply string
+}
+
+// Status is a post as the server created it.
+type Status struct {
+	ID  string
+	URL string
+}
+
+// Error kinds the post job acts on. Any other error is transient: the
+// article stays in progress and the next run resumes it.
+var (
+	// ErrUnauthorized is a 401 or 403: the token is wrong or lacks a scope.
+	// The run stops and nothing is recorded as posted.
+	ErrUnauthorized = errors.New("the server refused the access token")
+	// ErrRejected is a refusal the server will repeat (422, 404): the
+	// article fails with the server's reason and waits for a retry or an
+	// edit of its file.
+	ErrRejected = errors.New("the server rejected the post")
+)
+
+// Poster is a live account that threads are posted to.
+type Poster interface {
+	// Limits are the server's rules for posts.
+	Limits(ctx context.Context) (Limits, error)
+	// Post creates one status, replying to inReplyTo unless it is "", with
+	// the post's idempotency key.
+	Post(ctx context.Context, p PlannedPost, inReplyTo string, mediaIDs []string) (Status, error)
+	// Upload uploads a picture with its alt text, ready to attach.
+	Upload(ctx context.Context, file, description string) (string, error)
+	// FindPosted finds a status of the account, created since the given
+	// time, replying to inReplyTo with the given text.
+	FindPosted(ctx context.Context, inReplyTo, text string, since time.Time) (Status, bool, error)
+}
+
+// PostLedger is the part of the state the post job needs.
+type PostLedger interface {
+	ArticleRecords(ctx context.Context) (map[string]ArticleRecord, error)
+	PlanThread(ctx context.Context, articleID, hash string, posts []PlannedPost) error
+	PlannedPosts(ctx context.Context, articleID string) ([]PlannedPost, error)
+	MarkAttempt(ctx context.Context, articleID string, idx int) error
+	RecordPost(ctx context.Context, articleID string, idx int, statusID, statusURL string) error
+	FinishArticle(ctx context.Context, articleID string) error
+	FailArticle(ctx context.Context, articleID, hash, reason string) error
 }

@@ -2,24 +2,149 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/job"
+	"github.com/syndicate-bot/syndicate/syndicate/mastodon"
+	"github.com/syndicate-bot/syndicate/syndicate/store"
 )
+
+// openState takes the state's lock and opens it for a live run.
+func (a *app) openState(ctx context.Context) (*store.Store, func(), error) {
+	lock, err := store.Acquire(a.cfg.State)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+		}
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, a.cfg.State)
+	if err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	return st, func() { st.Close(); lock.Release() }, nil
+}
+
+// mastodonClient is the live poster of the config.
+func (a *app) mastodonClient() *mastodon.Client {
+	m := a.cfg.Mastodon
+	return mastodon.New(mastodon.Options{
+		Server: m.Server, Token: m.AccessToken.Reveal(), Timeout: m.Timeout.D(), Retries: 4, Logger: a.log,
+	})
+}
 
 // post posts the pending threads, or shows them with --dry-run.
 func (a *app) post(ctx context.Context, args []string) error {
-	fs := a.flags("post", "[--dry-run [--json] [--all]]")
+	fs := a.flags("post", "[--dry-run [--json] [--all]] [--retry ID] [--mark-posted]")
 	dryRun := fs.Bool("dry-run", false, "show the threads that would be posted now; send and record nothing")
 	asJSON := fs.Bool("json", false, "with --dry-run: print one JSON document")
 	all := fs.Bool("all", false, "with --dry-run: show every pending thread, not only this run's (mastodon.max_threads_per_run)")
+	retry := fs.String("retry", "", "make the failed article `ID` pending again, then post")
+	markPosted := fs.Bool("mark-posted", false, "record every current article as posted without posting (adopting an existing archive)")
 	if help, err := a.parse(fs, args); help || err != nil {
 		return err
 	}
 	if err := a.load(); err != nil {
 		return err
 	}
-	if !*dryRun {
-		return usageError("post: live posting is not built yet; use --dry-run")
+	if *dryRun {
+		return a.postDryRun(ctx, *asJSON, *all)
 	}
-	return a.postDryRun(ctx, *asJSON, *all)
+	if *asJSON || *all {
+		return usageError("post: --json and --all go with --dry-run")
+	}
+	if !*markPosted {
+		if err := a.cfg.RequireKeys("mastodon.server", "mastodon.access_token"); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	st, closeState, err := a.openState(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeState()
+	set, err := a.articles()
+	if err != nil {
+		return err
+	}
+	a.printProblems(set.Problems)
+
+	if *markPosted {
+		var adopt []*syndicate.Article
+		now := a.env.Now()
+		for _, art := range set.Articles {
+			if !art.Draft && !art.Date.After(now) {
+				adopt = append(adopt, art)
+			}
+		}
+		n, err := st.AdoptArticles(ctx, adopt)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.env.Stdout, "recorded %d article(s) as posted without posting; %d already had a record\n", n, len(adopt)-n)
+		return partial(set.Problems)
+	}
+	if *retry != "" {
+		ok, err := st.RetryArticle(ctx, *retry)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return usageError("post --retry %s: no failed article has that ID (see \"syndicate status\")", *retry)
+		}
+		a.log.Info("article made pending again", "article", *retry)
+	}
+
+	rep, err := job.Post(ctx, job.PostDeps{Config: a.cfg, Ledger: st, Poster: a.mastodonClient(), Log: a.log, Now: a.env.Now, Retries: 4}, set.Articles)
+	a.printPostReport(rep)
+	if err != nil {
+		if errors.Is(err, syndicate.ErrUnauthorized) {
+			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: check mastodon.access_token (%s:%d) and that the token has the scopes write:statuses write:media read:accounts",
+				err, a.cfg.Path, max(1, a.cfg.Line("mastodon.access_token")))}
+		}
+		if errors.Is(err, job.ErrStopped) {
+			fmt.Fprintln(a.env.Stderr, "stopped: the rest goes out on the next run")
+			return nil
+		}
+		return err
+	}
+	if len(rep.Failed) > 0 {
+		return ErrPartial
+	}
+	return partial(set.Problems)
+}
+
+func partial(problems []error) error {
+	if len(problems) > 0 {
+		return ErrPartial
+	}
+	return nil
+}
+
+func (a *app) printPostReport(rep job.PostReport) {
+	parts := []string{"nothing to post"}
+	if n := len(rep.Finished); n > 0 {
+		parts = []string{fmt.Sprintf("posted %d thread(s) (%s)", n, strings.Join(rep.Finished, ", "))}
+	} else if len(rep.Failed) > 0 {
+		parts = nil
+	}
+	for _, f := range rep.Failed {
+		fmt.Fprintf(a.env.Stderr, "%s: failed: %s\n", f.ArticleID, f.Reason)
+	}
+	if n := len(rep.Failed); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed (retry with: syndicate post --retry ID)", n))
+	}
+	if rep.Left > 0 {
+		parts = append(parts, fmt.Sprintf("%d left for later runs", rep.Left))
+	}
+	if rep.Waiting > 0 {
+		parts = append(parts, fmt.Sprintf("%d waiting for their date", rep.Waiting))
+	}
+	fmt.Fprintf(a.env.Stdout, "%s; %d post(s) made\n", strings.Join(parts, "; "), rep.Posts)
 }
 
 // digest mails the pending digest, or shows it with --dry-run.

@@ -370,6 +370,11 @@ func (s *Store) FailArticle(ctx context.Context, articleID, hash, reason string)
 		if err != nil {
 			return err
 		}
+		// The server refused the post: it does not exist, so it is not in
+		// doubt, and a retry may plan it afresh.
+		if _, err := tx.ExecContext(ctx, `UPDATE posts SET attempted_at = NULL WHERE article_id = ? AND status_id IS NULL`, articleID); err != nil {
+			return err
+		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			_, err = tx.ExecContext(ctx, `INSERT INTO articles (id, state, hash, failed_hash, reason, updated_at) VALUES (?, 'failed', ?, ?, ?, ?)`, articleID, hash, hash, reason, now())
 		}

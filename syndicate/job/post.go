@@ -1,0 +1,255 @@
+package job
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
+)
+
+// PostDeps are what the post job works with.
+type PostDeps struct {
+	Config *config.Config
+	Ledger syndicate.PostLedger
+	Poster syndicate.Poster
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Grace is how long a post already being sent may take to finish
+	// after ctx is cancelled (a SIGTERM); 0 means 8 seconds.
+	Grace time.Duration
+	// Retries is how often a post that failed with an unknown outcome is
+	// looked for and sent again in one run; Backoff the first wait (1s).
+	Retries int
+	Backoff time.Duration
+}
+
+// PostReport says what a run did.
+type PostReport struct {
+	Finished []string  // articles whose thread is complete
+	Failed   []Failure // articles the server rejected
+	Posts    int       // statuses created or found in this run
+	Left     int       // due articles left for later runs by the cap
+	Waiting  int       // articles waiting for their date
+}
+
+// Failure is an article the server rejected, with its reason.
+type Failure struct {
+	ArticleID string
+	Reason    string
+}
+
+// ErrStopped is returned when ctx was cancelled between posts: what was
+// posted is recorded and the rest goes out on the next run.
+var ErrStopped = errors.New("stopped before the run was done")
+
+// Post posts the threads of the due articles, oldest first (unfinished
+// threads before anything new), at most mastodon.max_threads_per_run.
+//
+// Exactly once, by three means together: every post carries an
+// Idempotency-Key made from the article, the post's index and its text
+// (the server replays the original for an hour); the ledger records each
+// post before the next is sent; and a post whose outcome is unknown (a
+// timeout, a lost connection, a killed process) is first looked for among
+// the account's recent statuses before it is sent again.
+func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostReport, error) {
+	var rep PostReport
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	records, err := d.Ledger.ArticleRecords(ctx)
+	if err != nil {
+		return rep, err
+	}
+	plan := SelectPosts(articles, records, d.Now())
+	rep.Waiting = len(plan.Waiting)
+	due := plan.Due
+	if c := d.Config.Mastodon.MaxThreadsPerRun; c > 0 && len(due) > c {
+		rep.Left = len(due) - c
+		due = due[:c]
+	}
+	if len(due) == 0 {
+		return rep, nil
+	}
+	lim, err := d.Poster.Limits(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reading the server's limits: %w", err)
+	}
+	if m := d.Config.Mastodon.MaxCharacters; m > 0 {
+		lim.MaxCharacters = m // a configured limit wins
+	}
+	opts, err := ThreadOptions(d.Config, lim)
+	if err != nil {
+		return rep, err
+	}
+	for _, a := range due {
+		if ctx.Err() != nil {
+			return rep, ErrStopped
+		}
+		posted, err := postArticle(ctx, d, a, opts)
+		rep.Posts += posted
+		var rejected *rejection
+		switch {
+		case errors.As(err, &rejected):
+			d.Log.Error("article failed; it waits for \"syndicate post --retry "+a.ID+"\" or an edit of its file", "article", a.ID, "reason", rejected.reason)
+			if ferr := d.Ledger.FailArticle(ctx, a.ID, a.Hash, rejected.reason); ferr != nil {
+				return rep, ferr
+			}
+			rep.Failed = append(rep.Failed, Failure{ArticleID: a.ID, Reason: rejected.reason})
+		case err != nil:
+			return rep, fmt.Errorf("article %s: %w", a.ID, err)
+		default:
+			rep.Finished = append(rep.Finished, a.ID)
+		}
+	}
+	return rep, nil
+}
+
+// rejection is an article the server refused for good.
+type rejection struct{ reason string }
+
+func (r *rejection) Error() string { return r.reason }
+
+// postArticle plans and posts one article's thread, resuming where an
+// earlier run stopped. It returns how many posts it made or found.
+func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thread.Options) (int, error) {
+	t, err := thread.Compose(a, opts)
+	if err != nil {
+		return 0, &rejection{reason: err.Error()}
+	}
+	planned := make([]syndicate.PlannedPost, len(t.Posts))
+	for i, p := range t.Posts {
+		pp := syndicate.PlannedPost{Index: i, Text: p.Text, ContentWarning: p.ContentWarning, Visibility: p.Visibility, Language: p.Language}
+		if len(p.Media) > 0 {
+			pp.MediaFile, pp.MediaAlt = p.Media[0].File, p.Media[0].Description
+		}
+		pp.IdempotencyKey = IdempotencyKey(a.ID, pp)
+		planned[i] = pp
+	}
+	// The plan keeps posts already made (or in doubt) and replaces the rest.
+	if err := d.Ledger.PlanThread(ctx, a.ID, a.Hash, planned); err != nil {
+		return 0, err
+	}
+	posts, err := d.Ledger.PlannedPosts(ctx, a.ID)
+	if err != nil {
+		return 0, err
+	}
+	made := 0
+	prev := ""
+	for _, p := range posts {
+		if p.StatusID != "" {
+			prev = p.StatusID
+			continue
+		}
+		if ctx.Err() != nil {
+			return made, ErrStopped
+		}
+		st, err := sendOnce(ctx, d, a, p, prev)
+		if err != nil {
+			return made, err
+		}
+		if err := d.Ledger.RecordPost(context.WithoutCancel(ctx), a.ID, p.Index, st.ID, st.URL); err != nil {
+			return made, fmt.Errorf("recording post %d (status %s): %w", p.Index+1, st.ID, err)
+		}
+		made++
+		prev = st.ID
+		d.Log.Info("posted", "article", a.ID, "post", fmt.Sprintf("%d/%d", p.Index+1, len(posts)), "status", st.ID)
+	}
+	if err := d.Ledger.FinishArticle(ctx, a.ID); err != nil {
+		return made, err
+	}
+	return made, nil
+}
+
+// sendOnce makes one post exist exactly once. A failure that leaves the
+// outcome unknown — a timeout, a lost connection, a 5xx that a proxy may
+// have answered while the server went on — is never simply resent: the
+// post is first looked for among the account's recent statuses, and the
+// resend carries the same idempotency key.
+func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev string) (syndicate.Status, error) {
+	// The post in hand may finish after a SIGTERM, within the grace time.
+	grace := d.Grace
+	if grace <= 0 {
+		grace = 8 * time.Second
+	}
+	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	defer stop()
+
+	retries, wait := d.Retries, d.Backoff
+	if wait <= 0 {
+		wait = time.Second
+	}
+	inDoubt := !p.AttemptedAt.IsZero()
+	since := p.AttemptedAt
+	for attempt := 0; ; attempt++ {
+		if inDoubt {
+			// Allow for clock skew between us and the server.
+			st, found, err := d.Poster.FindPosted(sendCtx, prev, p.Text, since.Add(-10*time.Minute))
+			if err != nil {
+				return st, classifyPostError(err)
+			}
+			if found {
+				d.Log.Info("found a post whose outcome was unknown", "article", a.ID, "post", p.Index+1, "status", st.ID)
+				return st, nil
+			}
+		}
+		if !inDoubt {
+			since = time.Now()
+		}
+		if err := d.Ledger.MarkAttempt(sendCtx, a.ID, p.Index); err != nil {
+			return syndicate.Status{}, err
+		}
+		var media []string
+		if p.MediaFile != "" {
+			id, err := d.Poster.Upload(sendCtx, p.MediaFile, p.MediaAlt)
+			if err != nil {
+				return syndicate.Status{}, classifyPostError(err)
+			}
+			media = []string{id}
+		}
+		st, err := d.Poster.Post(sendCtx, p, prev, media)
+		if err == nil {
+			return st, nil
+		}
+		err = classifyPostError(err)
+		var rejected *rejection
+		if errors.As(err, &rejected) || errors.Is(err, syndicate.ErrUnauthorized) || attempt >= retries || sendCtx.Err() != nil {
+			return st, err
+		}
+		inDoubt = true
+		d.Log.Warn("post failed; looking for it before sending again", "article", a.ID, "post", p.Index+1, "attempt", attempt+1, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-sendCtx.Done():
+			return st, err
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+func classifyPostError(err error) error {
+	if errors.Is(err, syndicate.ErrRejected) {
+		return &rejection{reason: err.Error()}
+	}
+	return err
+}
+
+// IdempotencyKey is the post's key: the same article, index and content
+// always give the same key, so a resend is recognised by the server.
+func IdempotencyKey(articleID string, p syndicate.PlannedPost) string {
+	h := sha256.New()
+	for _, part := range []string{articleID, strconv.Itoa(p.Index), p.ContentWarning, p.Text, p.Visibility, p.Language, p.MediaFile, p.MediaAlt} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return "syndicate-" + hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,346 @@
+// Package mastodon is the live Mastodon outlet: go-mastodon for the API,
+// plus what it lacks — an Idempotency-Key on every post, the v2 instance
+// limits, rate-limit headers honoured, a timeout on every call, retries of
+// 5xx and network errors with the same key, and reading the account's
+// recent statuses to settle a post whose outcome is unknown.
+package mastodon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	gomastodon "github.com/mattn/go-mastodon"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+)
+
+// Options configure a Client.
+type Options struct {
+	Server string
+	Token  string
+	// Timeout bounds every API call (each attempt).
+	Timeout time.Duration
+	// MaxRateWait is the longest a run waits for a rate-limit reset.
+	MaxRateWait time.Duration
+	// Retries is how many times a 5xx or network error is retried.
+	Retries int
+	// Backoff is the first wait between retries; it doubles.
+	Backoff time.Duration
+	// MediaWait bounds the wait for an upload to finish processing.
+	MediaWait time.Duration
+	Logger    *slog.Logger
+}
+
+// Client posts to one account.
+type Client struct {
+	api       *gomastodon.Client
+	http      *http.Client
+	opts      Options
+	tr        *transport
+	accountID string
+}
+
+// New makes a client. It does not touch the network.
+func New(opts Options) *Client {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.MaxRateWait <= 0 {
+		opts.MaxRateWait = 15 * time.Minute
+	}
+	if opts.Retries < 0 {
+		opts.Retries = 0
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.MediaWait <= 0 {
+		opts.MediaWait = 2 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	tr := &transport{base: http.DefaultTransport.(*http.Transport).Clone(), timeout: opts.Timeout, maxWait: opts.MaxRateWait, log: opts.Logger, now: time.Now, sleep: sleepCtx}
+	// go-mastodon's client has no timeout of its own; the transport puts
+	// one on every attempt.
+	api := gomastodon.NewClient(&gomastodon.Config{Server: strings.TrimRight(opts.Server, "/"), AccessToken: opts.Token})
+	api.Transport = tr
+	api.UserAgent = "syndicate (key-points bot)"
+	return &Client{api: api, http: &http.Client{Transport: tr}, opts: opts, tr: tr}
+}
+
+// classify wraps an error from the API with its kind.
+func classify(op string, err error) error {
+	var api *gomastodon.APIError
+	if errors.As(err, &api) {
+		msg := api.Message
+		if msg == "" {
+			msg = http.StatusText(api.StatusCode)
+		}
+		switch {
+		case api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden:
+			return fmt.Errorf("%s: %w: %d %s", op, syndicate.ErrUnauthorized, api.StatusCode, msg)
+		case api.StatusCode >= 400 && api.StatusCode < 500 && api.StatusCode != http.StatusRequestTimeout && api.StatusCode != http.StatusTooManyRequests:
+			return fmt.Errorf("%s: %w: %d %s", op, syndicate.ErrRejected, api.StatusCode, msg)
+		}
+		return fmt.Errorf("%s: %d %s", op, api.StatusCode, msg)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// retryable reports whether a classified error may succeed on a retry.
+func retryable(err error) bool {
+	if errors.Is(err, syndicate.ErrUnauthorized) || errors.Is(err, syndicate.ErrRejected) || errors.Is(err, ErrRateLimited) {
+		return false
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// retry runs fn until it succeeds, fails for good, or the retries are
+// used up; each attempt gets its own timeout through the HTTP client.
+func (c *Client) retry(ctx context.Context, op string, fn func(context.Context) error) error {
+	wait := c.opts.Backoff
+	for attempt := 0; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		err = classify(op, err)
+		if !retryable(err) || attempt >= c.opts.Retries || ctx.Err() != nil {
+			return err
+		}
+		c.opts.Logger.Warn("mastodon call failed; retrying", "op", op, "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleepCtx(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// Limits reads the server's limits from /api/v2/instance, falling back to
+// /api/v1/instance and then to Mastodon's defaults for what neither says.
+func (c *Client) Limits(ctx context.Context) (syndicate.Limits, error) {
+	lim := syndicate.DefaultLimits()
+	var v2 struct {
+		Configuration struct {
+			Statuses struct {
+				MaxCharacters            int `json:"max_characters"`
+				MaxMediaAttachments      int `json:"max_media_attachments"`
+				CharactersReservedPerURL int `json:"characters_reserved_per_url"`
+			} `json:"statuses"`
+			MediaAttachments struct {
+				DescriptionLimit int `json:"description_limit"`
+			} `json:"media_attachments"`
+		} `json:"configuration"`
+		MaxTootChars int `json:"max_toot_chars"` // Pleroma and glitch-soc, v1 only
+	}
+	err := c.getJSON(ctx, "/api/v2/instance", &v2)
+	if err != nil {
+		if errors.Is(err, syndicate.ErrUnauthorized) || ctx.Err() != nil {
+			return lim, err
+		}
+		c.opts.Logger.Info("no /api/v2/instance; trying /api/v1/instance", "err", err)
+		if err := c.getJSON(ctx, "/api/v1/instance", &v2); err != nil {
+			c.opts.Logger.Warn("the server states no limits; using Mastodon's defaults", "err", err)
+			return lim, nil
+		}
+	}
+	s := v2.Configuration.Statuses
+	if s.MaxCharacters > 0 {
+		lim.MaxCharacters = s.MaxCharacters
+	} else if v2.MaxTootChars > 0 {
+		lim.MaxCharacters = v2.MaxTootChars
+	}
+	if s.CharactersReservedPerURL > 0 {
+		lim.URLLength = s.CharactersReservedPerURL
+	}
+	if s.MaxMediaAttachments > 0 {
+		lim.MaxMedia = s.MaxMediaAttachments
+	}
+	if d := v2.Configuration.MediaAttachments.DescriptionLimit; d > 0 {
+		lim.DescriptionLimit = d
+	}
+	return lim, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	return c.retry(ctx, "GET "+path, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.opts.Server, "/")+path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			var e struct {
+				Error string `json:"error"`
+			}
+			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+			return &gomastodon.APIError{StatusCode: resp.StatusCode, Message: e.Error}
+		}
+		return json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(v)
+	})
+}
+
+// Account returns the ID of the token's account (needs read:accounts).
+func (c *Client) Account(ctx context.Context) (string, error) {
+	if c.accountID != "" {
+		return c.accountID, nil
+	}
+	err := c.retry(ctx, "verify credentials", func(ctx context.Context) error {
+		a, err := c.api.GetAccountCurrentUser(ctx)
+		if err != nil {
+			return err
+		}
+		c.accountID = string(a.ID)
+		return nil
+	})
+	return c.accountID, err
+}
+
+// Post creates one status replying to inReplyTo (none for a head post),
+// with the post's idempotency key.
+func (c *Client) Post(ctx context.Context, p syndicate.PlannedPost, inReplyTo string, mediaIDs []string) (syndicate.Status, error) {
+	toot := &gomastodon.Toot{
+		Status: p.Text, SpoilerText: p.ContentWarning, Visibility: p.Visibility, Language: p.Language,
+		InReplyToID: gomastodon.ID(inReplyTo),
+	}
+	for _, id := range mediaIDs {
+		toot.MediaIDs = append(toot.MediaIDs, gomastodon.ID(id))
+	}
+	// One attempt: after a failure the outcome may be unknown, and the
+	// caller looks for the post before sending it again (same key).
+	s, err := c.api.PostStatus(WithIdempotencyKey(ctx, p.IdempotencyKey), toot)
+	if err != nil {
+		return syndicate.Status{}, classify(fmt.Sprintf("post %d", p.Index+1), err)
+	}
+	return syndicate.Status{ID: string(s.ID), URL: s.URL}, nil
+}
+
+// Upload uploads a picture with its alt text and waits until the server
+// has processed it (202, then 206 while processing, then 200).
+func (c *Client) Upload(ctx context.Context, file, description string) (string, error) {
+	var id string
+	err := c.retry(ctx, "upload "+file, func(ctx context.Context) error {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		a, err := c.api.UploadMediaFromMedia(ctx, &gomastodon.Media{File: f, Description: description})
+		if err != nil {
+			return err
+		}
+		id = string(a.ID)
+		if a.URL != "" {
+			return nil
+		}
+		return c.waitForMedia(ctx, a)
+	})
+	return id, err
+}
+
+func (c *Client) waitForMedia(ctx context.Context, a *gomastodon.Attachment) error {
+	deadline := time.Now().Add(c.opts.MediaWait)
+	wait := 500 * time.Millisecond
+	for {
+		err := c.api.GetMediaStatus(ctx, a)
+		if err == nil {
+			return nil
+		}
+		var api *gomastodon.APIError
+		if !errors.As(err, &api) || api.StatusCode != http.StatusPartialContent {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("media %s still processing after %s", a.ID, c.opts.MediaWait)
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// FindPosted looks through the account's recent statuses, newest first
+// and back to since, for one replying to inReplyTo ("" for a head post)
+// whose text is text. It settles a post whose outcome is unknown after
+// the server's idempotency window.
+func (c *Client) FindPosted(ctx context.Context, inReplyTo, text string, since time.Time) (syndicate.Status, bool, error) {
+	account, err := c.Account(ctx)
+	if err != nil {
+		return syndicate.Status{}, false, err
+	}
+	want := collapse(text)
+	pg := &gomastodon.Pagination{Limit: 40}
+	for page := 0; page < 10; page++ {
+		var statuses []*gomastodon.Status
+		err := c.retry(ctx, "read recent statuses", func(ctx context.Context) error {
+			p := *pg
+			var err error
+			statuses, err = c.api.GetAccountStatuses(ctx, gomastodon.ID(account), &p)
+			if err == nil {
+				*pg = p
+			}
+			return err
+		})
+		if err != nil {
+			return syndicate.Status{}, false, err
+		}
+		for _, s := range statuses {
+			if s.CreatedAt.Before(since) {
+				return syndicate.Status{}, false, nil
+			}
+			if replyTo(s) == inReplyTo && collapse(PlainText(s.Content)) == want {
+				return syndicate.Status{ID: string(s.ID), URL: s.URL}, true, nil
+			}
+		}
+		if len(statuses) == 0 || pg.MaxID == "" {
+			return syndicate.Status{}, false, nil
+		}
+		pg.Limit = 40
+		pg.SinceID, pg.MinID = "", ""
+	}
+	return syndicate.Status{}, false, nil
+}
+
+func replyTo(s *gomastodon.Status) string {
+	switch v := s.InReplyToID.(type) {
+	case string:
+		return v
+	case float64:
+		return fmt.Sprintf("%.0f", v)
+	}
+	return ""
+}
+
+var (
+	paragraphBreak = regexp.MustCompile(`(?i)</p>\s*<p[^>]*>`)
+	lineBreak      = regexp.MustCompile(`(?i)<br\s*/?>`)
+	tag            = regexp.MustCompile(`<[^>]*>`)
+)
+
+// PlainText turns a status's HTML content back into the text that was
+// posted: paragraphs and line breaks become newlines, links their text.
+func PlainText(content string) string {
+	s := paragraphBreak.ReplaceAllString(content, "\n\n")
+	s = lineBreak.ReplaceAllString(s, "\n")
+	s = tag.ReplaceAllString(s, "")
+	return html.UnescapeString(s)
+}
+
+func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,182 @@
+package mastodon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/mastodon"
+	"github.com/syndicate-bot/syndicate/syndicate/mastodon/mastotest"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
+)
+
+const token = "test-token-SECRET-9f8e"
+
+func client(srv *mastotest.Server, tok string) *mastodon.Client {
+	return mastodon.New(mastodon.Options{Server: srv.URL, Token: tok, Timeout: 2 * time.Second, Retries: 3, Backoff: 10 * time.Millisecond})
+}
+
+func TestLimits(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	srv.Set(func(s *mastotest.Settings) { s.MaxCharacters = 300 })
+	lim, err := client(srv, token).Limits(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lim, (syndicate.Limits{MaxCharacters: 300, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500}); got != want {
+		t.Errorf("limits = %+v, want %+v", got, want)
+	}
+	srv.Set(func(s *mastotest.Settings) { s.NoV2Instance = true })
+	srv.Set(func(s *mastotest.Settings) { s.MaxCharacters = 1000 })
+	lim, err = client(srv, token).Limits(context.Background())
+	if err != nil || lim.MaxCharacters != 1000 {
+		t.Errorf("v1 fallback: %+v, %v", lim, err)
+	}
+}
+
+func TestPost_RulesAndErrors(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	c := client(srv, token)
+	ctx := context.Background()
+	head, err := c.Post(ctx, syndicate.PlannedPost{Text: "head", Visibility: "public", IdempotencyKey: "k1"}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key replays the original post.
+	again, err := c.Post(ctx, syndicate.PlannedPost{Text: "head", Visibility: "public", IdempotencyKey: "k1"}, "", nil)
+	if err != nil || again.ID != head.ID || len(srv.Statuses()) != 1 {
+		t.Errorf("replay: %+v %v, %d statuses", again, err, len(srv.Statuses()))
+	}
+	_, err = c.Post(ctx, syndicate.PlannedPost{Text: "reply", IdempotencyKey: "k2"}, "999", nil)
+	if !errors.Is(err, syndicate.ErrRejected) || !strings.Contains(err.Error(), "does not appear to exist") {
+		t.Errorf("unknown reply target: %v", err)
+	}
+	_, err = c.Post(ctx, syndicate.PlannedPost{Text: strings.Repeat("x", 501), IdempotencyKey: "k3"}, "", nil)
+	if !errors.Is(err, syndicate.ErrRejected) || !strings.Contains(err.Error(), "character limit of 500") {
+		t.Errorf("too long: %v", err)
+	}
+	_, err = client(srv, "wrong").Post(ctx, syndicate.PlannedPost{Text: "x", IdempotencyKey: "k4"}, "", nil)
+	if !errors.Is(err, syndicate.ErrUnauthorized) {
+		t.Errorf("bad token: %v", err)
+	}
+	if strings.Contains(err.Error(), "wrong") {
+		t.Errorf("the token is in the error: %v", err)
+	}
+	// A 503 is an error of unknown outcome: not retried here (the job
+	// looks for the post before sending it again).
+	srv.Fail503(1)
+	_, err = c.Post(ctx, syndicate.PlannedPost{Text: "after 503", IdempotencyKey: "k5"}, head.ID, nil)
+	if err == nil || errors.Is(err, syndicate.ErrRejected) || errors.Is(err, syndicate.ErrUnauthorized) {
+		t.Errorf("503: err = %v, want a transient error", err)
+	}
+	// A lost response: net/http resends a request that carries an
+	// Idempotency-Key on a fresh connection, and the key makes the server
+	// answer with the post it made. One post.
+	srv.DropAfterCreate(1)
+	if _, err := c.Post(ctx, syndicate.PlannedPost{Text: "dropped", IdempotencyKey: "k6"}, head.ID, nil); err != nil {
+		t.Errorf("dropped response: %v", err)
+	}
+	n := 0
+	for _, s := range srv.Statuses() {
+		if s.Text == "dropped" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the dropped post exists %d times", n)
+	}
+}
+
+func TestRateLimit_WaitsForReset(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	reset := time.Now().Add(1500 * time.Millisecond)
+	srv.RateLimitBurst(3, reset)
+	start := time.Now()
+	if _, err := client(srv, token).Post(context.Background(), syndicate.PlannedPost{Text: "x", IdempotencyKey: "k"}, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().Before(reset) {
+		t.Errorf("posted at +%v, before the reset at +%v", time.Since(start), reset.Sub(start))
+	}
+	if got := len(srv.Statuses()); got != 1 {
+		t.Errorf("%d statuses", got)
+	}
+}
+
+func TestRateLimit_ResetTooFarIsAnError(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	srv.RateLimitBurst(1, time.Now().Add(3*time.Hour))
+	c := mastodon.New(mastodon.Options{Server: srv.URL, Token: token, MaxRateWait: time.Second, Retries: 0})
+	_, err := c.Post(context.Background(), syndicate.PlannedPost{Text: "x", IdempotencyKey: "k"}, "", nil)
+	if !errors.Is(err, mastodon.ErrRateLimited) {
+		t.Errorf("err = %v, want ErrRateLimited", err)
+	}
+}
+
+func TestUpload_WaitsForProcessing(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	srv.Set(func(s *mastotest.Settings) { s.MediaPolls = 2 })
+	file := filepath.Join(t.TempDir(), "p.png")
+	if err := os.WriteFile(file, []byte("\x89PNG fake"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := client(srv, token)
+	id, err := c.Upload(context.Background(), file, "a calm sea")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.MediaDescription(id); got != "a calm sea" {
+		t.Errorf("alt text = %q", got)
+	}
+	if _, err := c.Post(context.Background(), syndicate.PlannedPost{Text: "with picture", IdempotencyKey: "m"}, "", []string{id}); err != nil {
+		t.Errorf("attaching processed media: %v", err)
+	}
+}
+
+func TestFindPosted(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	c := client(srv, token)
+	ctx := context.Background()
+	since := time.Now().Add(-time.Minute)
+	head, _ := c.Post(ctx, syndicate.PlannedPost{Text: "Title & more\n\nhttps://news.example.org/a\n\n1/2", IdempotencyKey: "h"}, "", nil)
+	reply, _ := c.Post(ctx, syndicate.PlannedPost{Text: "A <point>\n\n2/2", IdempotencyKey: "r"}, head.ID, nil)
+	for i := 0; i < 50; i++ { // push them past the first page
+		c.Post(ctx, syndicate.PlannedPost{Text: "filler " + string(rune('a'+i%26)) + strings.Repeat("!", i), IdempotencyKey: fmt.Sprint("f", i)}, "", nil)
+	}
+	got, found, err := c.FindPosted(ctx, head.ID, "A <point>\n\n2/2", since)
+	if err != nil || !found || got.ID != reply.ID {
+		t.Errorf("reply: %+v %v %v", got, found, err)
+	}
+	got, found, err = c.FindPosted(ctx, "", "Title & more\n\nhttps://news.example.org/a\n\n1/2", since)
+	if err != nil || !found || got.ID != head.ID {
+		t.Errorf("head: %+v %v %v", got, found, err)
+	}
+	if _, found, _ := c.FindPosted(ctx, head.ID, "never posted", since); found {
+		t.Error("found a post that was never made")
+	}
+}
+
+// The test server counts independently of the bot; both must agree.
+func TestCounters_Agree(t *testing.T) {
+	for _, text := range []string{
+		"plain", "see https://example.org/a/very/long/path?q=1 now.", "(https://e.org/x), then!",
+		"hi @alice@mastodon.social and @bob", "🇵🇰 👨‍👩‍👧‍👦 👍🏽 日本語", "e\u0301 x",
+		"https://en.wikipedia.org/wiki/Foo_(bar) done",
+	} {
+		if a, b := thread.Length("cw", text, 23), mastotest.Length("cw", text, 23); a != b {
+			t.Errorf("%q: bot counts %d, server %d", text, a, b)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package mastodon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type idempotencyKey struct{}
+
+// WithIdempotencyKey returns a context whose POST /api/v1/statuses request
+// carries the key in the Idempotency-Key header: the server answers a
+// repeat within its window (an hour) with the original post.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}
+
+// RateLimit is what the server said in its last X-RateLimit-* headers.
+type RateLimit struct {
+	Limit     int
+	Remaining int
+	Reset     time.Time
+}
+
+// transport adds what go-mastodon lacks: the Idempotency-Key header, the
+// rate-limit headers, and a 429 answered by waiting until X-RateLimit-Reset
+// (an ISO 8601 time) instead of go-mastodon's blind backoff of up to hours.
+// It never lets go-mastodon see a 429.
+type transport struct {
+	base    http.RoundTripper
+	timeout time.Duration // per attempt, the response body included
+	maxWait time.Duration // longest wait for a rate-limit reset
+	log     *slog.Logger
+	now     func() time.Time
+	sleep   func(context.Context, time.Duration) error
+
+	mu   sync.Mutex
+	last RateLimit
+}
+
+// ErrRateLimited is returned when the server's reset is further away than
+// the bot is willing to wait in one run; nothing was created.
+var ErrRateLimited = errors.New("rate limited by the server")
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if key, ok := req.Context().Value(idempotencyKey{}).(string); ok && key != "" && req.Method == http.MethodPost {
+		req = req.Clone(req.Context())
+		req.Header.Set("Idempotency-Key", key)
+	}
+	for attempt := 0; ; attempt++ {
+		// The timeout is per attempt, so a wait for a rate-limit reset
+		// does not count against it (http.Client.Timeout would).
+		actx, cancel := context.WithTimeout(req.Context(), t.timeout)
+		resp, err := t.base.RoundTrip(req.WithContext(actx))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		rl := t.record(resp.Header)
+		if resp.StatusCode != http.StatusTooManyRequests {
+			return resp, nil
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		// Nothing was created: waiting for the reset and retrying is safe.
+		wait := time.Second
+		if !rl.Reset.IsZero() {
+			wait = rl.Reset.Sub(t.now()) + 500*time.Millisecond
+		}
+		if wait < time.Second {
+			wait = time.Second
+		}
+		if wait > t.maxWait || attempt >= 20 {
+			return nil, fmt.Errorf("%w: reset at %s is beyond the %s this run waits", ErrRateLimited, rl.Reset.Format(time.RFC3339), t.maxWait)
+		}
+		t.log.Info("rate limited: waiting for the reset", "wait", wait.Round(time.Second), "reset", rl.Reset.Format(time.RFC3339), "path", req.URL.Path)
+		if err := t.sleep(req.Context(), wait); err != nil {
+			return nil, err
+		}
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req = req.Clone(req.Context())
+			req.Body = body
+		}
+	}
+}
+
+func (t *transport) record(h http.Header) RateLimit {
+	var rl RateLimit
+	rl.Limit, _ = strconv.Atoi(h.Get("X-RateLimit-Limit"))
+	rl.Remaining, _ = strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		// ISO 8601; some servers and proxies send seconds instead.
+		if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			rl.Reset = ts
+		} else if secs, err := strconv.ParseFloat(v, 64); err == nil {
+			rl.Reset = t.now().Add(time.Duration(secs * float64(time.Second)))
+		}
+	}
+	if h.Get("X-RateLimit-Limit") != "" {
+		t.mu.Lock()
+		t.last = rl
+		t.mu.Unlock()
+	}
+	return rl
+}
+
+// cancelOnClose ends an attempt's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// sleepCtx waits for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
