@@ -3,6 +3,7 @@ module github.com/syndicate-bot/syndicate
 go 1.26.8
 
 require (
+	github.com/emersion/go-smtp v0.25.1
 	github.com/gofrs/flock v0.13.2
 	github.com/mattn/go-mastodon v0.0.13
 	github.com/rivo/uniseg v0.4.7
@@ -16,6 +17,7 @@ require (
 
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect

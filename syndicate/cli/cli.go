@@ -85,8 +85,6 @@ Commands:
   digest    mail the digest to the subscribers (--dry-run shows it)
   preview   write an HTML page showing every pending thread and the digest
   serve     serve the one-click unsubscribe endpoint on http.listen
-  run       the daemon: post and mail on the config's cron schedules
-  status    what was posted, what is pending, what failed
 
 Run "syndicate <command> -h" for the flags of a command.
 `
@@ -130,6 +128,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		"post":    a.post,
 		"digest":  a.digest,
 		"preview": a.preview,
+		"serve":   a.serve,
 		"help": func(context.Context, []string) error {
 			fmt.Fprint(env.Stdout, usage)
 			return nil

@@ -339,20 +339,26 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 	if err != nil {
 		return err
 	}
-	problems = append(problems, pd.Skipped...)
+	// Skipped subscriber rows are reported, not failures of the run
+	// ("syndicate check" exits 1 for them).
 	a.printProblems(problems)
+	a.printProblems(pd.Skipped)
 	if asJSON {
 		out := struct {
 			Subject  string                 `json:"subject"`
 			Articles []syndicate.DigestItem `json:"articles"`
 			Readers  int                    `json:"readers"`
 			Problems []string               `json:"problems"`
-		}{Subject: pd.Message.Subject, Articles: pd.Digest.Articles, Readers: pd.Readers, Problems: []string{}}
+			Skipped  []string               `json:"skipped_rows"`
+		}{Subject: pd.Message.Subject, Articles: pd.Digest.Articles, Readers: pd.Readers, Problems: []string{}, Skipped: []string{}}
 		if out.Articles == nil {
 			out.Articles = []syndicate.DigestItem{}
 		}
 		for _, p := range problems {
 			out.Problems = append(out.Problems, p.Error())
+		}
+		for _, p := range pd.Skipped {
+			out.Skipped = append(out.Skipped, p.Error())
 		}
 		enc := json.NewEncoder(a.env.Stdout)
 		enc.SetIndent("", "  ")

@@ -126,3 +126,83 @@ func TestNewRenderer_UserTemplateOverrides(t *testing.T) {
 		t.Errorf("broken template: err = %v, want one naming the file", err)
 	}
 }
+
+func TestIssue_MatchesExactRendering(t *testing.T) {
+	r := renderer(t)
+	d := digest.New(sampleArticles(t), day)
+	is := r.Issue(d)
+	readers := []syndicate.Reader{
+		{Email: "ada@example.org", Name: "Ada", Fields: map[string]string{"city": "Lisbon"}},
+		{Email: "o'neil+news@example.org", Name: `Zoë "Z" <b>&`, Fields: map[string]string{"city": ""}},
+		{Email: "plain@example.org"},
+		{Email: "ada2@example.org", Name: "Ada"},
+	}
+	for _, rd := range readers {
+		unsub := "https://news.example.org/unsubscribe?token=abc." + rd.Email
+		got, err := is.Render(rd, unsub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := r.Render(d, rd, unsub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: the fast path differs from the templates", rd.Email)
+		}
+	}
+	if is.Exact() {
+		t.Error("the shipped templates fell back to exact rendering")
+	}
+}
+
+func TestIssue_FallsBackForTemplatesThatInspectValues(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := `{{if eq .Reader.Name "Ada"}}Hi Ada{{else}}Hello {{printf "%.3s" .Reader.Name}}{{end}}`
+	if err := os.WriteFile(filepath.Join(dir, "digest.txt.tmpl"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := digest.NewRenderer(dir, "s", "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digest.Digest{Date: day}
+	is := r.Issue(d)
+	for _, name := range []string{"Ada", "Grace"} {
+		got, err := is.Render(syndicate.Reader{Email: "x@example.org", Name: name}, "u")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := r.Render(d, syndicate.Reader{Email: "x@example.org", Name: name}, "u")
+		if got.Text != want.Text {
+			t.Errorf("%s: got %q, want %q", name, got.Text, want.Text)
+		}
+	}
+	if !is.Exact() {
+		t.Error("a template comparing a reader's value did not fall back to exact rendering")
+	}
+}
+
+func BenchmarkIssue_Render(b *testing.B) {
+	set, err := article.LoadDir("../../articles", article.Options{BaseURL: "https://news.example.org/articles/", Location: time.UTC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := digest.NewRenderer("", config.Default().Email.Subject, "Daily Brief")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := digest.New(set.Articles, day)
+	rd := syndicate.Reader{Email: "ada@example.org", Name: "Ada"}
+	b.Run("templates", func(b *testing.B) {
+		for b.Loop() {
+			r.Render(d, rd, "https://e.org/u?token=x")
+		}
+	})
+	b.Run("issue", func(b *testing.B) {
+		is := r.Issue(d)
+		for b.Loop() {
+			is.Render(rd, "https://e.org/u?token=x")
+		}
+	})
+}

@@ -617,6 +617,22 @@ func (s *Store) RecordOutcomes(ctx context.Context, digestID int64, outcomes []s
 	})
 }
 
+// GiveUp records as failed the readers of a digest whose temporary
+// failures reached maxAttempts; it returns how many.
+func (s *Store) GiveUp(ctx context.Context, digestID int64, maxAttempts int) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'failed', reply = 'gave up after repeated temporary failures: ' || reply
+			WHERE digest_id = ? AND state = 'temp' AND attempts >= ?`, digestID, maxAttempts)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}
+
 // RetryFailed makes a digest's permanently failed readers pending again.
 func (s *Store) RetryFailed(ctx context.Context, digestID int64) (int, error) {
 	var n int64

@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/job"
+	"github.com/syndicate-bot/syndicate/syndicate/mail"
+	"github.com/syndicate-bot/syndicate/syndicate/store"
+	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
+)
+
+// digest mails the pending digest, or shows it with --dry-run.
+func (a *app) digest(ctx context.Context, args []string) error {
+	fs := a.flags("digest", "[--dry-run [--json] [--out DIR]] [--retry-failed]")
+	dryRun := fs.Bool("dry-run", false, "show the digest that would be sent now; send and record nothing")
+	asJSON := fs.Bool("json", false, "with --dry-run: print one JSON document")
+	out := fs.String("out", "", "with --dry-run: write digest.eml, digest.html and digest.txt as the first reader would get them")
+	retryFailed := fs.Bool("retry-failed", false, "send the last digest again to its permanently failed readers only")
+	if help, err := a.parse(fs, args); help || err != nil {
+		return err
+	}
+	if err := a.load(); err != nil {
+		return err
+	}
+	if *dryRun {
+		return a.digestDryRun(ctx, *asJSON, *out)
+	}
+	if *asJSON || *out != "" {
+		return usageError("digest: --json and --out go with --dry-run")
+	}
+	st, closeState, err := a.openState(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeState()
+	return a.sendDigest(ctx, st, *retryFailed)
+}
+
+// sendDigest runs the digest job on an open state.
+func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool) error {
+	if err := a.cfg.RequireKeys("email.from", "email.subscribers", "email.unsubscribe_url", "email.smtp.host"); err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	smtp, err := a.smtpOptions()
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	set, err := a.articles()
+	if err != nil {
+		return err
+	}
+	a.printProblems(set.Problems)
+	if retryFailed {
+		last, ok, err := st.LastDigest(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return usageError("digest --retry-failed: no digest was sent yet")
+		}
+		n, err := st.RetryFailed(ctx, last.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.env.Stdout, "digest %d: %d failed reader(s) made pending again\n", last.ID, n)
+	}
+	r, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName())
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	rep, err := job.SendDigest(ctx, job.DigestDeps{
+		Config: a.cfg, Ledger: st, Renderer: r, SMTP: smtp, Log: a.log, Now: a.env.Now, Progress: a.progress(),
+	}, set.Articles)
+	a.printProblems(rep.Skipped)
+	switch {
+	case rep.NothingNew:
+		fmt.Fprintln(a.env.Stdout, "no new articles since the last digest: nothing sent")
+	case rep.DigestID != 0:
+		fmt.Fprintf(a.env.Stdout, "digest %d: %d article(s), %d reader(s) to mail: %d sent, %d temporary failure(s), %d failed, %d left for a later run\n",
+			rep.DigestID, rep.Articles, rep.Readers, rep.Sent, rep.Temporary, rep.Failed, rep.Pending)
+	}
+	if err != nil {
+		if errors.Is(err, job.ErrStopped) {
+			fmt.Fprintln(a.env.Stderr, "stopped: the readers not yet mailed get the digest on the next run")
+			return nil
+		}
+		return err
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintln(a.env.Stderr, "some readers failed permanently; after fixing the cause: syndicate digest --retry-failed")
+		return ErrPartial
+	}
+	return partial(set.Problems)
+}
+
+// smtpOptions are the relay settings of the config, DKIM key included.
+func (a *app) smtpOptions() (mail.SMTPOptions, error) {
+	s := a.cfg.Email.SMTP
+	opts := mail.SMTPOptions{
+		Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password.Reveal(), TLS: s.TLS,
+		Connections: s.Connections, Rate: s.Rate, Timeout: s.Timeout.D(), Logger: a.log,
+	}
+	if d := a.cfg.Email.DKIM; d.Domain != "" {
+		pemBytes, err := os.ReadFile(d.PrivateKeyFile)
+		if err != nil {
+			return opts, fmt.Errorf("email.dkim.private_key_file (%s:%d): %w", a.cfg.Path, a.cfg.Line("email.dkim.private_key_file"), err)
+		}
+		key, err := gomail.PrivKeyFromPEM(pemBytes)
+		if err != nil {
+			return opts, fmt.Errorf("email.dkim.private_key_file (%s:%d): not an RSA or Ed25519 private key", a.cfg.Path, a.cfg.Line("email.dkim.private_key_file"))
+		}
+		signer := gomail.NewDKIMSigner(d.Domain, d.Selector, key)
+		// RFC 8058: the one-click headers must be covered by the signature.
+		signer.SignHeaders("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "MIME-Version", "Content-Type")
+		if err := signer.ValidateConfig(); err != nil {
+			return opts, fmt.Errorf("email.dkim (%s:%d): %w", a.cfg.Path, a.cfg.Line("email.dkim"), err)
+		}
+		opts.DKIM = signer
+	}
+	return opts, nil
+}
+
+// listID is the List-Id the tokens are signed for.
+func (a *app) listID() (string, error) {
+	env, err := mail.NewEnvelope(a.cfg.Email.From, a.cfg.Email.ListID, "", time.Time{})
+	return env.ListID, err
+}
+
+// unsubscribeHandler mounts the one-click endpoint on the path of
+// email.unsubscribe_url.
+func (a *app) unsubscribeHandler(ctx context.Context, mux *http.ServeMux, st *store.Store) error {
+	if err := a.cfg.RequireKeys("email.from", "email.unsubscribe_url"); err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	list, err := a.listID()
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	secret, err := st.Secret(ctx, "unsubscribe")
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(a.cfg.Email.UnsubscribeURL)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	path := u.Path
+	if path == "" {
+		path = "/"
+	}
+	mux.Handle(path, &unsubscribe.Handler{Secret: secret, List: list, Store: st, Log: a.log})
+	return nil
+}
+
+// serve serves the unsubscribe endpoint until SIGINT/SIGTERM.
+func (a *app) serve(ctx context.Context, args []string) error {
+	fs := a.flags("serve", "")
+	if help, err := a.parse(fs, args); help || err != nil {
+		return err
+	}
+	if err := a.load(); err != nil {
+		return err
+	}
+	if a.cfg.HTTP.Listen == "" {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s:%d: http.listen: is empty: set an address like 127.0.0.1:8080", a.cfg.Path, max(1, a.cfg.Line("http.listen")))}
+	}
+	// Unsubscribes are small writes beside the runs: no lock is taken.
+	st, err := store.Open(ctx, a.cfg.State)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	mux := http.NewServeMux()
+	if err := a.unsubscribeHandler(ctx, mux, st); err != nil {
+		return err
+	}
+	return a.listen(ctx, mux)
+}
+
+// listen serves handler on http.listen until ctx is done, then shuts
+// down gracefully.
+func (a *app) listen(ctx context.Context, handler http.Handler) error {
+	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("http.listen (%s:%d): %w", a.cfg.Path, a.cfg.Line("http.listen"), err)}
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	a.log.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	a.log.Info("stopped listening")
+	return nil
+}
+
+// progress reports a long send: nothing for now beyond the log lines the
+// job writes.
+func (a *app) progress() func(done, total int) {
+	last := time.Now()
+	return func(done, total int) {
+		if done == total || time.Since(last) > 10*time.Second {
+			last = time.Now()
+			a.log.Info("digest progress", "done", done, "of", total)
+		}
+	}
+}

@@ -1,0 +1,396 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/mail"
+	"github.com/syndicate-bot/syndicate/syndicate/subscriber"
+	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
+)
+
+// DigestLedger is the part of the state the digest job needs.
+type DigestLedger interface {
+	DigestedArticles(ctx context.Context) (map[string]bool, error)
+	OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
+	CreateDigest(ctx context.Context, items []syndicate.DigestItem) (int64, error)
+	DigestItems(ctx context.Context, digestID int64) ([]syndicate.DigestItem, error)
+	ResetReaders(ctx context.Context, digestID int64) error
+	AddReaders(ctx context.Context, digestID int64, readers []syndicate.Reader) (int, error)
+	StartDigest(ctx context.Context, digestID int64) error
+	FinishDigest(ctx context.Context, digestID int64) error
+	PendingDeliveries(ctx context.Context, digestID int64, afterKey string, maxAttempts, limit int) ([]syndicate.Delivery, error)
+	RecordOutcomes(ctx context.Context, digestID int64, outcomes []syndicate.Outcome) error
+	GiveUp(ctx context.Context, digestID int64, maxAttempts int) (int, error)
+	Secret(ctx context.Context, name string) ([]byte, error)
+}
+
+// MaxAttempts is how many temporary failures a reader may have, over all
+// runs, before the delivery is recorded as failed.
+const MaxAttempts = 10
+
+// DigestDeps are what the digest job works with.
+type DigestDeps struct {
+	Config   *config.Config
+	Ledger   DigestLedger
+	Renderer *digest.Renderer
+	SMTP     mail.SMTPOptions
+	Log      *slog.Logger
+	Now      func() time.Time
+	// Progress, when set, is told of every outcome: done of total.
+	Progress func(done, total int)
+	// FlushEvery bounds how many outcomes wait to be written (64).
+	FlushEvery int
+}
+
+// DigestReport says what a run did.
+type DigestReport struct {
+	DigestID   int64
+	Articles   int
+	Readers    int     // readers of the digest
+	Sent       int     // messages the relay took in this run
+	Temporary  int     // 4xx replies in this run
+	Failed     int     // readers newly recorded as failed in this run
+	Pending    int     // readers left for a later run
+	Skipped    []error // subscriber rows that were skipped
+	Resumed    bool    // an unfinished digest was continued
+	NothingNew bool    // no new articles: nothing was sent
+}
+
+// SendDigest sends the pending digest. An unfinished digest is finished
+// first (it never grows new articles); then, if there are articles in no
+// digest yet, a new digest is fixed — its articles and its reader list
+// recorded before the first message goes out — and sent.
+func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article) (DigestReport, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.FlushEvery <= 0 {
+		d.FlushEvery = 64
+	}
+	var rep DigestReport
+	secret, err := d.Ledger.Secret(ctx, "unsubscribe")
+	if err != nil {
+		return rep, err
+	}
+	for round := 0; round < 2; round++ {
+		rec, open, err := d.Ledger.OpenDigest(ctx)
+		if err != nil {
+			return rep, err
+		}
+		if !open {
+			id, ok, err := newDigest(ctx, d, articles)
+			if err != nil || !ok {
+				rep.NothingNew = rep.DigestID == 0 && !ok
+				return rep, err
+			}
+			rec = syndicate.DigestRecord{ID: id, State: "preparing", CreatedAt: d.Now()}
+		} else {
+			rep.Resumed = true
+		}
+		one, err := sendFixed(ctx, d, rec, secret)
+		rep.DigestID, rep.Articles, rep.Readers = one.DigestID, one.Articles, one.Readers
+		rep.Sent += one.Sent
+		rep.Temporary += one.Temporary
+		rep.Failed += one.Failed
+		rep.Pending = one.Pending
+		rep.Skipped = append(rep.Skipped, one.Skipped...)
+		if err != nil || one.Pending > 0 {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// newDigest fixes a digest of the articles in none yet.
+func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article) (int64, bool, error) {
+	done, err := d.Ledger.DigestedArticles(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	var fresh []*syndicate.Article
+	for _, a := range articles {
+		if !done[a.ID] {
+			fresh = append(fresh, a)
+		}
+	}
+	dg := digest.New(fresh, d.Now())
+	if len(dg.Articles) == 0 {
+		return 0, false, nil
+	}
+	id, err := d.Ledger.CreateDigest(ctx, dg.Articles)
+	if err != nil {
+		return 0, false, err
+	}
+	d.Log.Info("new digest", "digest", id, "articles", len(dg.Articles))
+	return id, true, nil
+}
+
+// sendFixed prepares (if needed) and sends one recorded digest.
+func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, secret []byte) (DigestReport, error) {
+	rep := DigestReport{DigestID: rec.ID}
+	items, err := d.Ledger.DigestItems(ctx, rec.ID)
+	if err != nil {
+		return rep, err
+	}
+	rep.Articles = len(items)
+	if rec.State == "preparing" {
+		// The reader list is recorded whole before anything is sent; an
+		// interrupted preparation starts over.
+		if err := d.Ledger.ResetReaders(ctx, rec.ID); err != nil {
+			return rep, err
+		}
+		n, skipped, err := addReaders(ctx, d, rec.ID)
+		rep.Skipped = skipped
+		if err != nil {
+			return rep, err
+		}
+		if err := d.Ledger.StartDigest(ctx, rec.ID); err != nil {
+			return rep, err
+		}
+		d.Log.Info("digest readers fixed", "digest", rec.ID, "readers", n, "skipped_rows", len(skipped))
+	}
+	env, err := mail.NewEnvelope(d.Config.Email.From, d.Config.Email.ListID, strconv.FormatInt(rec.ID, 10), rec.CreatedAt)
+	if err != nil {
+		return rep, err
+	}
+	issue := d.Renderer.Issue(digest.Digest{Date: rec.CreatedAt.In(d.Config.Location()), Articles: items})
+	link := func(email string) string {
+		return unsubscribe.Link(d.Config.Email.UnsubscribeURL, unsubscribe.Token(secret, env.ListID, email))
+	}
+
+	total, err := countPending(ctx, d.Ledger, rec.ID)
+	if err != nil {
+		return rep, err
+	}
+	rep.Readers = total
+	passes := 1 + d.Config.Email.Retries
+	wait := d.Config.Email.RetryBackoff.D()
+	progress := 0
+	for pass := 0; pass < passes; pass++ {
+		if pass > 0 {
+			d.Log.Info("retrying temporary failures", "digest", rec.ID, "wait", wait)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return rep, ErrStopped
+			}
+			wait *= 2
+		}
+		counts, err := sendPass(ctx, d, rec.ID, env, issue, link, func() {
+			progress++
+			if d.Progress != nil {
+				d.Progress(progress, total)
+			}
+		})
+		rep.Sent += counts.sent
+		rep.Temporary += counts.temp
+		rep.Failed += counts.failed
+		if err != nil {
+			rep.Pending, _ = countPending(ctx, d.Ledger, rec.ID)
+			return rep, err
+		}
+		if counts.temp == 0 {
+			break
+		}
+	}
+	gaveUp, err := d.Ledger.GiveUp(ctx, rec.ID, MaxAttempts)
+	if err != nil {
+		return rep, err
+	}
+	rep.Failed += gaveUp
+	if rep.Pending, err = countPending(ctx, d.Ledger, rec.ID); err != nil {
+		return rep, err
+	}
+	if rep.Pending == 0 {
+		if err := d.Ledger.FinishDigest(ctx, rec.ID); err != nil {
+			return rep, err
+		}
+		d.Log.Info("digest done", "digest", rec.ID, "sent", rep.Sent, "failed", rep.Failed)
+	}
+	return rep, nil
+}
+
+// addReaders streams the subscriber list into the digest in batches.
+func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, error) {
+	list, err := subscriber.Open(d.Config.Email.Subscribers)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer list.Close()
+	var skipped []error
+	added := 0
+	batch := make([]syndicate.Reader, 0, 1000)
+	flush := func() error {
+		n, err := d.Ledger.AddReaders(ctx, id, batch)
+		added += n
+		batch = batch[:0]
+		return err
+	}
+	for {
+		r, err := list.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			skipped = append(skipped, err)
+			continue
+		}
+		batch = append(batch, r)
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return added, skipped, err
+			}
+		}
+	}
+	return added, skipped, flush()
+}
+
+// countPending counts the readers without a final outcome.
+func countPending(ctx context.Context, l DigestLedger, id int64) (int, error) {
+	n, after := 0, ""
+	for {
+		page, err := l.PendingDeliveries(ctx, id, after, MaxAttempts, 5000)
+		if err != nil {
+			return n, err
+		}
+		n += len(page)
+		if len(page) < 5000 {
+			return n, nil
+		}
+		after = page[len(page)-1].Key
+	}
+}
+
+type passCounts struct{ sent, temp, failed int }
+
+// sendPass sends every reader without a final outcome once. Outcomes are
+// written in batches (every FlushEvery outcomes or 20 ms), and all of
+// them before it returns.
+func sendPass(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, issue *digest.Issue, link func(string) string, tick func()) (passCounts, error) {
+	var counts passCounts
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan mail.Job, 2*max(1, d.SMTP.Connections))
+	outcomes := make(chan syndicate.Outcome, 256)
+
+	produced := make(chan error, 1)
+	go func() {
+		defer close(jobs)
+		produced <- produce(sendCtx, d, id, env, issue, link, jobs)
+	}()
+
+	written := make(chan error, 1)
+	go func() {
+		written <- writeOutcomes(context.WithoutCancel(ctx), d, id, outcomes, &counts, tick, cancel)
+	}()
+
+	sendErr := mail.Send(sendCtx, d.SMTP, jobs, outcomes)
+	cancel()
+	for range jobs { // let the producer finish
+	}
+	close(outcomes)
+	writeErr := <-written
+	prodErr := <-produced
+	switch {
+	case writeErr != nil:
+		return counts, fmt.Errorf("recording outcomes: %w", writeErr)
+	case sendErr != nil && !errors.Is(sendErr, context.Canceled):
+		return counts, sendErr
+	case ctx.Err() != nil:
+		return counts, ErrStopped
+	case prodErr != nil && !errors.Is(prodErr, context.Canceled):
+		return counts, prodErr
+	}
+	return counts, nil
+}
+
+// produce renders and builds a message for every pending reader.
+func produce(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, issue *digest.Issue, link func(string) string, jobs chan<- mail.Job) error {
+	after := ""
+	for {
+		page, err := d.Ledger.PendingDeliveries(ctx, id, after, MaxAttempts, 500)
+		if err != nil {
+			return err
+		}
+		for _, del := range page {
+			unsub := link(del.Reader.Email)
+			m, err := issue.Render(del.Reader, unsub)
+			if err != nil {
+				return err
+			}
+			msg, err := mail.Build(env, del.Reader, m, unsub)
+			if err != nil {
+				d.Log.Error("cannot build a message; the reader is skipped this run", "reader", del.Key, "err", err)
+				continue
+			}
+			select {
+			case jobs <- mail.Job{Key: del.Key, Msg: msg}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if len(page) < 500 {
+			return nil
+		}
+		after = page[len(page)-1].Key
+	}
+}
+
+// writeOutcomes records outcomes by group commit: it waits for one, takes
+// whatever else has arrived meanwhile (up to FlushEvery) and writes them
+// in one transaction. A busy send forms batches by itself, so the state is
+// never the bottleneck, and an outcome waits only for the commit in
+// progress: after a crash, only the messages in flight and the outcomes of
+// one commit can be unrecorded. When the state cannot be written the send
+// is stopped: a message is never sent without its outcome being recordable.
+func writeOutcomes(ctx context.Context, d DigestDeps, id int64, outcomes <-chan syndicate.Outcome, counts *passCounts, tick func(), stop func()) error {
+	batch := make([]syndicate.Outcome, 0, d.FlushEvery)
+	var failed error
+	count := func(o syndicate.Outcome) {
+		switch o.State {
+		case syndicate.DeliverySent:
+			counts.sent++
+		case syndicate.DeliveryTemp:
+			counts.temp++
+			d.Log.Warn("temporary failure; retried later", "reader", o.Key, "reply", o.Reply)
+		case syndicate.DeliveryFailed:
+			counts.failed++
+			d.Log.Error("permanent failure", "reader", o.Key, "reply", o.Reply)
+		}
+		tick()
+	}
+	for o := range outcomes {
+		batch = append(batch[:0], o)
+		count(o)
+	drain:
+		for len(batch) < d.FlushEvery {
+			select {
+			case more, ok := <-outcomes:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, more)
+				count(more)
+			default:
+				break drain
+			}
+		}
+		if failed != nil {
+			continue
+		}
+		if err := d.Ledger.RecordOutcomes(ctx, id, batch); err != nil {
+			failed = err
+			stop()
+		}
+	}
+	return failed
+}
