@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -94,6 +95,7 @@ type app struct {
 	env        Env
 	configPath string
 	logFormat  string
+	cpuProfile string
 	cfg        *config.Config
 	log        *slog.Logger
 }
@@ -111,6 +113,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	global.SetOutput(env.Stderr)
 	global.Usage = func() { fmt.Fprint(env.Stderr, usage) }
 	a.commonFlags(global)
+	global.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `file` (for performance reports)")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -142,6 +145,17 @@ func Run(ctx context.Context, args []string, env Env) error {
 		}
 		sort.Strings(names)
 		return usageError("unknown command %q (commands: %s)", cmd, strings.Join(names, ", "))
+	}
+	if a.cpuProfile != "" {
+		f, err := os.Create(a.cpuProfile)
+		if err != nil {
+			return usageError("--cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usageError("--cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	return run(ctx, cmdArgs)
 }

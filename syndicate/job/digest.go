@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	gomail "github.com/wneessen/go-mail"
+
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
@@ -28,6 +30,7 @@ type DigestLedger interface {
 	StartDigest(ctx context.Context, digestID int64) error
 	FinishDigest(ctx context.Context, digestID int64) error
 	PendingDeliveries(ctx context.Context, digestID int64, afterKey string, maxAttempts, limit int) ([]syndicate.Delivery, error)
+	CountPending(ctx context.Context, digestID int64, maxAttempts int) (int, error)
 	RecordOutcomes(ctx context.Context, digestID int64, outcomes []syndicate.Outcome) error
 	GiveUp(ctx context.Context, digestID int64, maxAttempts int) (int, error)
 	Secret(ctx context.Context, name string) ([]byte, error)
@@ -47,8 +50,11 @@ type DigestDeps struct {
 	Now      func() time.Time
 	// Progress, when set, is told of every outcome: done of total.
 	Progress func(done, total int)
-	// FlushEvery bounds how many outcomes wait to be written (64).
+	// FlushEvery and FlushWait bound how many outcomes are written
+	// together, and how long the first of them waits for the others
+	// (64, 1 ms).
 	FlushEvery int
+	FlushWait  time.Duration
 }
 
 // DigestReport says what a run did.
@@ -75,6 +81,9 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 	}
 	if d.FlushEvery <= 0 {
 		d.FlushEvery = 64
+	}
+	if d.FlushWait <= 0 {
+		d.FlushWait = time.Millisecond
 	}
 	var rep DigestReport
 	secret, err := d.Ledger.Secret(ctx, "unsubscribe")
@@ -256,18 +265,7 @@ func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, erro
 
 // countPending counts the readers without a final outcome.
 func countPending(ctx context.Context, l DigestLedger, id int64) (int, error) {
-	n, after := 0, ""
-	for {
-		page, err := l.PendingDeliveries(ctx, id, after, MaxAttempts, 5000)
-		if err != nil {
-			return n, err
-		}
-		n += len(page)
-		if len(page) < 5000 {
-			return n, nil
-		}
-		after = page[len(page)-1].Key
-	}
+	return l.CountPending(ctx, id, MaxAttempts)
 }
 
 type passCounts struct{ sent, temp, failed int }
@@ -327,13 +325,12 @@ func produce(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, iss
 			if err != nil {
 				return err
 			}
-			msg, err := mail.Build(env, del.Reader, m, unsub)
-			if err != nil {
-				d.Log.Error("cannot build a message; the reader is skipped this run", "reader", del.Key, "err", err)
-				continue
+			reader := del.Reader
+			build := func(enc gomail.Encoding) (*gomail.Msg, error) {
+				return mail.BuildEncoded(env, reader, m, unsub, enc)
 			}
 			select {
-			case jobs <- mail.Job{Key: del.Key, Msg: msg}:
+			case jobs <- mail.Job{Key: del.Key, Build: build}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -346,11 +343,11 @@ func produce(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, iss
 }
 
 // writeOutcomes records outcomes by group commit: it waits for one, takes
-// whatever else has arrived meanwhile (up to FlushEvery) and writes them
-// in one transaction. A busy send forms batches by itself, so the state is
-// never the bottleneck, and an outcome waits only for the commit in
-// progress: after a crash, only the messages in flight and the outcomes of
-// one commit can be unrecorded. When the state cannot be written the send
+// whatever else arrives within FlushWait (1 ms; up to FlushEvery) and
+// writes them in one transaction, so the state costs a send little. An
+// outcome waits at most that millisecond and one commit: after a crash
+// only the messages in flight and the few outcomes of one batch can be
+// unrecorded, and only they can reach a reader twice. When the state cannot be written the send
 // is stopped: a message is never sent without its outcome being recordable.
 func writeOutcomes(ctx context.Context, d DigestDeps, id int64, outcomes <-chan syndicate.Outcome, counts *passCounts, tick func(), stop func()) error {
 	batch := make([]syndicate.Outcome, 0, d.FlushEvery)
@@ -368,20 +365,23 @@ func writeOutcomes(ctx context.Context, d DigestDeps, id int64, outcomes <-chan 
 		}
 		tick()
 	}
+	linger := time.NewTimer(time.Hour)
+	defer linger.Stop()
 	for o := range outcomes {
 		batch = append(batch[:0], o)
 		count(o)
-	drain:
+		linger.Reset(d.FlushWait)
+	collect:
 		for len(batch) < d.FlushEvery {
 			select {
 			case more, ok := <-outcomes:
 				if !ok {
-					break drain
+					break collect
 				}
 				batch = append(batch, more)
 				count(more)
-			default:
-				break drain
+			case <-linger.C:
+				break collect
 			}
 		}
 		if failed != nil {

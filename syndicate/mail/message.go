@@ -57,7 +57,13 @@ func (e Envelope) MessageID(email string) string {
 // plain text first and the HTML last (the preferred part), and the RFC 8058
 // one-click unsubscribe headers.
 func Build(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeURL string) (*gomail.Msg, error) {
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	return BuildEncoded(e, r, m, unsubscribeURL, gomail.EncodingQP)
+}
+
+// BuildEncoded is Build with the body encoding chosen: quoted-printable,
+// or 8bit for a relay that announces 8BITMIME.
+func BuildEncoded(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeURL string, enc gomail.Encoding) (*gomail.Msg, error) {
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithEncoding(enc))
 	if err := msg.From(e.From); err != nil {
 		return nil, fmt.Errorf("from: %w", err)
 	}

@@ -596,6 +596,19 @@ func (s *Store) PendingDeliveries(ctx context.Context, digestID int64, afterKey 
 	return out, rows.Err()
 }
 
+// CountPending counts the readers of a digest with no final outcome, as
+// PendingDeliveries would list them.
+func (s *Store) CountPending(ctx context.Context, digestID int64, maxAttempts int) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries d
+		WHERE d.digest_id = ? AND (d.state = 'pending' OR (d.state = 'temp' AND d.attempts < ?))
+		AND NOT EXISTS (SELECT 1 FROM unsubscribes u WHERE u.email_key = d.email_key)`, digestID, maxAttempts).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	return n, nil
+}
+
 // RecordOutcomes records a batch of delivery outcomes in one transaction.
 func (s *Store) RecordOutcomes(ctx context.Context, digestID int64, outcomes []syndicate.Outcome) error {
 	if len(outcomes) == 0 {
