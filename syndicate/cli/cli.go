@@ -19,6 +19,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 )
 
 // Env is what a run may touch of the process.
@@ -86,6 +87,7 @@ Commands:
   digest    mail the digest to the subscribers (--dry-run shows it)
   preview   write an HTML page showing every pending thread and the digest
   serve     serve the one-click unsubscribe endpoint on http.listen
+  run       the daemon: post and mail on the config's cron schedules
 
 Run "syndicate <command> -h" for the flags of a command.
 `
@@ -98,6 +100,7 @@ type app struct {
 	cpuProfile string
 	cfg        *config.Config
 	log        *slog.Logger
+	metrics    *metrics.Metrics // set by the daemon
 }
 
 // Run runs the command line with args (without the program name).
@@ -132,6 +135,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		"digest":  a.digest,
 		"preview": a.preview,
 		"serve":   a.serve,
+		"run":     a.run,
 		"help": func(context.Context, []string) error {
 			fmt.Fprint(env.Stdout, usage)
 			return nil

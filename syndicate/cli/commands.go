@@ -99,8 +99,18 @@ func (a *app) post(ctx context.Context, args []string) error {
 		a.log.Info("article made pending again", "article", *retry)
 	}
 
-	rep, err := job.Post(ctx, job.PostDeps{Config: a.cfg, Ledger: st, Poster: a.mastodonClient(), Log: a.log, Now: a.env.Now, Retries: 4}, set.Articles)
+	return a.postWith(ctx, st, set.Articles, set.Problems)
+}
+
+// postWith runs the post job on an open state and reports it.
+func (a *app) postWith(ctx context.Context, st *store.Store, articles []*syndicate.Article, problems []error) error {
+	rep, err := job.Post(ctx, job.PostDeps{Config: a.cfg, Ledger: st, Poster: a.mastodonClient(), Log: a.log, Now: a.env.Now, Retries: 4}, articles)
 	a.printPostReport(rep)
+	if a.metrics != nil {
+		a.metrics.Posts.WithLabelValues("made").Add(float64(rep.Posts))
+		a.metrics.Posts.WithLabelValues("failed").Add(float64(len(rep.Failed)))
+		a.metrics.PendingArticles.Set(float64(rep.Left + rep.Waiting))
+	}
 	if err != nil {
 		if errors.Is(err, syndicate.ErrUnauthorized) {
 			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: check mastodon.access_token (%s:%d) and that the token has the scopes write:statuses write:media read:accounts",
@@ -115,7 +125,7 @@ func (a *app) post(ctx context.Context, args []string) error {
 	if len(rep.Failed) > 0 {
 		return ErrPartial
 	}
-	return partial(set.Problems)
+	return partial(problems)
 }
 
 func partial(problems []error) error {

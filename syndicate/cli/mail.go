@@ -89,6 +89,11 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 		Config: a.cfg, Ledger: st, Renderer: r, SMTP: smtp, Log: a.log, Now: a.env.Now, Progress: a.progress(),
 	}, set.Articles)
 	a.printProblems(rep.Skipped)
+	if a.metrics != nil {
+		a.metrics.Messages.WithLabelValues("sent").Add(float64(rep.Sent))
+		a.metrics.Messages.WithLabelValues("temporary").Add(float64(rep.Temporary))
+		a.metrics.Messages.WithLabelValues("failed").Add(float64(rep.Failed))
+	}
 	switch {
 	case rep.NothingNew:
 		fmt.Fprintln(a.env.Stdout, "no new articles since the last digest: nothing sent")
@@ -219,11 +224,15 @@ func (a *app) listen(ctx context.Context, handler http.Handler) error {
 	return nil
 }
 
-// progress reports a long send: nothing for now beyond the log lines the
-// job writes.
+// progress reports a long send: a log line every 10 seconds and at the
+// end, and the daemon's progress gauge.
 func (a *app) progress() func(done, total int) {
 	last := time.Now()
 	return func(done, total int) {
+		if a.metrics != nil {
+			a.metrics.DigestReaders.WithLabelValues("done").Set(float64(done))
+			a.metrics.DigestReaders.WithLabelValues("total").Set(float64(total))
+		}
 		if done == total || time.Since(last) > 10*time.Second {
 			last = time.Now()
 			a.log.Info("digest progress", "done", done, "of", total)

@@ -481,6 +481,9 @@ func (c *Config) Validate() error {
 	}
 	for _, kv := range [][2]string{{"schedule.post", s.Post}, {"schedule.digest", s.Digest}} {
 		key, spec := kv[0], kv[1]
+		if spec == "" {
+			continue // the job is off
+		}
 		if _, err := cron.ParseStandard(spec); err != nil {
 			add(key, "%s is not a cron schedule (5 fields like \"*/30 * * * *\", or @hourly, @every 10m): %v", c.show(key, spec), err)
 		}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate/mastodon/mastotest"
+)
+
+// eventually polls cond every 50 ms for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestRun_Daemon(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	port := freePort(t)
+	extra := mastodonConfig(srv, "") + fmt.Sprintf("schedule: {post: \"@every 1s\", digest: \"@every 2s\"}\nhttp: {listen: \"127.0.0.1:%d\"}\n", port)
+	e, relay := digestEnv(t, 20, extra, "shehbaz-sharif-putin-letters.txt", "harbour-library-reopens.md")
+	daemon, _, stderr := e.command("--log-format", "json", "run")
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		daemon.Process.Signal(syscall.SIGTERM)
+		daemon.Wait()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", stderr)
+		}
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	eventually(t, 10*time.Second, "/healthz", func() bool { code, _ := get(t, base+"/healthz"); return code == 200 })
+
+	eventually(t, 15*time.Second, "both jobs", func() bool { return len(srv.Statuses()) == 5 && relay.Delivered() == 20 })
+	wantThreads(t, srv, map[string]int{"shehbaz-sharif-putin-letters": 4, "harbour-library-reopens": 1})
+
+	// An article dropped into the folder while it runs is posted and mailed.
+	e.write("articles/breaking.md", "---\ntitle: Breaking news from the harbour\nkey_points: [A ship came in.]\n---\nText.\n")
+	eventually(t, 15*time.Second, "the new article", func() bool { return len(srv.Statuses()) == 7 && relay.Delivered() == 40 })
+	if dups := wantEveryReader(t, relay, 20); dups != 20 {
+		t.Errorf("each reader should have 2 digests (20 extra), got %d extra", dups)
+	}
+
+	code, body := get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{`syndicate_posts_total{result="made"} 7`, `syndicate_messages_total{result="sent"} 40`, `syndicate_job_runs_total{job="digest",result="ok"}`, "syndicate_last_success_timestamp_seconds{job=\"post\"}", "syndicate_pending_articles 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// A second daemon, or a post run, refuses: the first holds the state.
+	for _, args := range [][]string{{"run"}, {"post"}, {"digest"}} {
+		r := e.run(args...)
+		if r.code != 2 || !strings.Contains(r.stderr, fmt.Sprintf("process %d", daemon.Process.Pid)) {
+			t.Errorf("%v while the daemon runs: %s", args, r)
+		}
+	}
+}
+
+func TestRun_SIGTERMMidDigestThenRestart(t *testing.T) {
+	port := freePort(t)
+	extra := fmt.Sprintf("schedule: {post: \"\", digest: \"@every 1s\"}\nhttp: {listen: \"127.0.0.1:%d\"}\n", port)
+	e, relay := digestEnv(t, 600, extra, "harbour-library-reopens.md")
+	relay.OnDelivered(func(n int) { time.Sleep(10 * time.Millisecond) }) // a slow relay
+	daemon, _, stderr := e.command("run")
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the digest under way", func() bool { return relay.Delivered() >= 100 })
+	sent := time.Now()
+	daemon.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- daemon.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr)
+		}
+	case <-time.After(10 * time.Second):
+		daemon.Process.Kill()
+		t.Fatalf("no exit within 10 s of SIGTERM\n%s", stderr)
+	}
+	t.Logf("stopped %v after SIGTERM with %d of 600 mailed", time.Since(sent).Round(time.Millisecond), relay.Delivered())
+	if relay.Delivered() >= 600 {
+		t.Fatal("the digest finished before the signal: the test proves nothing")
+	}
+	relay.OnDelivered(nil)
+
+	// The restart completes the digest; nobody is mailed twice.
+	restart, _, stderr2 := e.command("run")
+	if err := restart.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		restart.Process.Signal(syscall.SIGTERM)
+		restart.Wait()
+	}()
+	eventually(t, 20*time.Second, "the rest of the digest", func() bool { return relay.Delivered() >= 600 })
+	time.Sleep(1500 * time.Millisecond) // another tick: nothing more goes out
+	if dups := wantEveryReader(t, relay, 600); dups != 0 {
+		t.Errorf("%d readers mailed twice after a graceful stop\n%s", dups, stderr2)
+	}
+}
+
+func TestRun_DryRunLogsOnly(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	extra := mastodonConfig(srv, "") + "schedule: {post: \"@every 1s\", digest: \"@every 1s\"}\n"
+	e, relay := digestEnv(t, 3, extra, "harbour-library-reopens.md")
+	daemon, _, stderr := e.command("run", "--dry-run")
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "dry-run ticks", func() bool {
+		s := stderr.String()
+		return strings.Contains(s, "would post") && strings.Contains(s, "would mail the digest")
+	})
+	daemon.Process.Signal(syscall.SIGINT)
+	if err := daemon.Wait(); err != nil {
+		t.Errorf("exit after SIGINT: %v", err)
+	}
+	if srv.Requests() != 0 || relay.Delivered() != 0 {
+		t.Errorf("a dry run touched the network: %d requests, %d messages", srv.Requests(), relay.Delivered())
+	}
+}
