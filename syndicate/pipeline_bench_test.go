@@ -16,6 +16,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/keypoints"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 	"github.com/syndicate-bot/syndicate/templates"
 )
@@ -75,7 +76,10 @@ func benchmarkPipeline(b *testing.B, n, workers int) {
 	}
 	reader := syndicate.Reader{Email: "ada@example.org", Name: "Ada"}
 	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
-	aopts := article.Options{BaseURL: "https://news.example.org/", Location: time.UTC}
+	// Articles without key points get them from the extractor, as in a run.
+	aopts := article.Options{BaseURL: "https://news.example.org/", Location: time.UTC, Extract: func(p []string, lang string) []string {
+		return keypoints.Extract(p, keypoints.Options{Count: 3, Lang: lang})
+	}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	work := func(files [][]byte, offset int) error {

@@ -45,6 +45,9 @@ type Options struct {
 	Location *time.Location
 	// FileExists reports whether an image file is there; nil skips the check.
 	FileExists func(path string) bool
+	// Extract, when set, chooses key points from the body of an article
+	// that has none (see package keypoints); lang is the article's.
+	Extract func(paragraphs []string, lang string) []string
 }
 
 // ID returns the article ID of a file: its name without the extension.
@@ -123,6 +126,10 @@ func Parse(path string, data []byte, opts Options) (*syndicate.Article, error) {
 		a.KeyPoints = b.keyPoints
 	}
 	a.Body = b.paragraphs
+	if len(a.KeyPoints) == 0 && fm.keyPoints == nil && opts.Extract != nil {
+		a.KeyPoints = opts.Extract(a.Body, a.Lang)
+		a.KeyPointsExtracted = len(a.KeyPoints) > 0
+	}
 	if b.caption != "" {
 		if a.Image == nil {
 			a.Image = &syndicate.Image{}

@@ -19,6 +19,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/keypoints"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 )
 
@@ -225,11 +226,22 @@ func (a *app) load() error {
 
 // articles reads the articles folder. Problems are returned, not fatal.
 func (a *app) articles() (article.Set, error) {
-	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location()})
+	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location(), Extract: a.extractor()})
 	if err != nil {
 		return set, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("articles_dir")), err)}
 	}
 	return set, nil
+}
+
+// extractor chooses key points for articles without any.
+func (a *app) extractor() func([]string, string) []string {
+	count, fallback := a.cfg.KeyPoints.Count, a.cfg.Mastodon.Language
+	return func(paragraphs []string, lang string) []string {
+		if lang == "" {
+			lang = fallback
+		}
+		return keypoints.Extract(paragraphs, keypoints.Options{Count: count, Lang: lang})
+	}
 }
 
 // printProblems writes each problem as "path:line: message".

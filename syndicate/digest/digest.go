@@ -118,6 +118,7 @@ func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL stri
 		data.Preheader = text.Shorten(pre, 140)
 	}
 	var buf bytes.Buffer
+	buf.Grow(32 << 10)
 	if err := r.subject.Execute(&buf, data); err != nil {
 		return Message{}, fmt.Errorf("email.subject template: %w", err)
 	}

@@ -52,7 +52,8 @@ type DigestDeps struct {
 	Progress func(done, total int)
 	// FlushEvery and FlushWait bound how many outcomes are written
 	// together, and how long the first of them waits for the others
-	// (64, 1 ms).
+	// (16, 1 ms): after a crash at most two batches of outcomes, plus a
+	// message in flight per connection, can be unrecorded.
 	FlushEvery int
 	FlushWait  time.Duration
 }
@@ -80,7 +81,7 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 		d.Now = time.Now
 	}
 	if d.FlushEvery <= 0 {
-		d.FlushEvery = 64
+		d.FlushEvery = 16
 	}
 	if d.FlushWait <= 0 {
 		d.FlushWait = time.Millisecond
@@ -278,7 +279,8 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, is
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan mail.Job, 2*max(1, d.SMTP.Connections))
-	outcomes := make(chan syndicate.Outcome, 256)
+	// Outcomes wait in this channel unrecorded: it holds one batch.
+	outcomes := make(chan syndicate.Outcome, d.FlushEvery)
 
 	produced := make(chan error, 1)
 	go func() {
@@ -344,10 +346,10 @@ func produce(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, iss
 
 // writeOutcomes records outcomes by group commit: it waits for one, takes
 // whatever else arrives within FlushWait (1 ms; up to FlushEvery) and
-// writes them in one transaction, so the state costs a send little. An
-// outcome waits at most that millisecond and one commit: after a crash
-// only the messages in flight and the few outcomes of one batch can be
-// unrecorded, and only they can reach a reader twice. When the state cannot be written the send
+// writes them in one transaction, so the state costs a send little. After
+// a crash only the messages in flight (one per connection), the outcomes
+// waiting in the channel and the batch being written (FlushEvery each)
+// can be unrecorded, and only they can reach a reader twice. When the state cannot be written the send
 // is stopped: a message is never sent without its outcome being recordable.
 func writeOutcomes(ctx context.Context, d DigestDeps, id int64, outcomes <-chan syndicate.Outcome, counts *passCounts, tick func(), stop func()) error {
 	batch := make([]syndicate.Outcome, 0, d.FlushEvery)

@@ -12,10 +12,16 @@ import (
 // sentences while they fit, then whole words; a URL or mention is never
 // cut, and a single word longer than a post is the only thing ever cut
 // mid-word (at a grapheme boundary). The pieces, joined, hold every
-// non-space character of text in order. fits must accept any single
+// non-space character of text in order (invalid UTF-8 aside, which
+// becomes U+FFFD). fits must accept any single
 // grapheme cluster for Split to keep every piece within it.
 func Split(text string, fits func(string) bool) []string {
-	text = strings.Join(strings.Fields(text), " ")
+	// Posts are UTF-8: a broken sequence becomes U+FFFD rather than bytes
+	// that the grapheme segmentation would drop.
+	text = strings.ToValidUTF8(text, "\uFFFD")
+	if !isSingleSpaced(text) {
+		text = strings.Join(strings.Fields(text), " ")
+	}
 	if text == "" {
 		return nil
 	}
@@ -24,16 +30,24 @@ func Split(text string, fits func(string) bool) []string {
 	}
 	var pieces []string
 	var cur []token // the piece being filled
+	curText := ""   // join(cur)
 	emit := func() {
 		if len(cur) > 0 {
-			pieces = append(pieces, join(cur))
-			cur = nil
+			pieces = append(pieces, curText)
+			cur, curText = nil, ""
 		}
 	}
 	tryAdd := func(toks []token) bool {
-		cand := append(append([]token(nil), cur...), toks...)
-		if fits(join(cand)) {
-			cur = cand
+		cand := join(toks)
+		if len(cur) > 0 {
+			if toks[0].space {
+				cand = curText + " " + cand
+			} else {
+				cand = curText + cand
+			}
+		}
+		if fits(cand) {
+			cur, curText = append(cur, toks...), cand
 			return true
 		}
 		return false
@@ -58,10 +72,26 @@ func Split(text string, fits func(string) bool) []string {
 			parts := cutWord(w.text, fits)
 			pieces = append(pieces, parts[:len(parts)-1]...)
 			cur = []token{{text: parts[len(parts)-1]}}
+			curText = parts[len(parts)-1]
 		}
 	}
 	emit()
 	return pieces
+}
+
+// isSingleSpaced reports ASCII text with words separated by single
+// spaces and no space at the ends: what Split would make of it anyway.
+// (Other text takes the slower, general path.)
+func isSingleSpaced(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || c < ' ' || (c == ' ' && s[i+1] == ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 // token is a word, or a part of a word that ends a sentence in a script
