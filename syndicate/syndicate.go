@@ -121,6 +121,7 @@ type ArticleRecord struct {
 	FailedHash   string // the file's hash when it failed
 	Reason       string // the server's reason for a failure
 	HeadURL      string
+	PostedAt     time.Time // when the head post was made
 	UpdatedAt    time.Time
 	PostsDone    int
 	PostsPlanned int

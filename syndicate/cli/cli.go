@@ -89,6 +89,7 @@ Commands:
   preview   write an HTML page showing every pending thread and the digest
   serve     serve the one-click unsubscribe endpoint on http.listen
   run       the daemon: post and mail on the config's cron schedules
+  status    what was posted, what is pending, what failed; the last digests
 
 Run "syndicate <command> -h" for the flags of a command.
 `
@@ -137,6 +138,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		"preview": a.preview,
 		"serve":   a.serve,
 		"run":     a.run,
+		"status":  a.status,
 		"help": func(context.Context, []string) error {
 			fmt.Fprint(env.Stdout, usage)
 			return nil

@@ -11,7 +11,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	gomail "github.com/wneessen/go-mail"
+	"golang.org/x/term"
 
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
@@ -224,14 +226,31 @@ func (a *app) listen(ctx context.Context, handler http.Handler) error {
 	return nil
 }
 
-// progress reports a long send: a log line every 10 seconds and at the
-// end, and the daemon's progress gauge.
+// progress reports a long send: on a terminal, a bar with the rate and
+// the time left; otherwise (a service, CI, a pipe) a log line every 10
+// seconds and at the end. The daemon's progress gauge follows it too.
 func (a *app) progress() func(done, total int) {
 	last := time.Now()
+	tty := false
+	if f, ok := a.env.Stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	var bar *progressbar.ProgressBar
 	return func(done, total int) {
 		if a.metrics != nil {
 			a.metrics.DigestReaders.WithLabelValues("done").Set(float64(done))
 			a.metrics.DigestReaders.WithLabelValues("total").Set(float64(total))
+		}
+		if tty {
+			if bar == nil {
+				bar = progressbar.NewOptions(total,
+					progressbar.OptionSetWriter(a.env.Stderr), progressbar.OptionSetDescription("mailing"),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("msg"),
+					progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish())
+			}
+			bar.Set(done)
+			return
 		}
 		if done == total || time.Since(last) > 10*time.Second {
 			last = time.Now()

@@ -252,7 +252,8 @@ func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 func (s *Store) ArticleRecords(ctx context.Context) (map[string]syndicate.ArticleRecord, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT a.id, a.state, a.hash, a.failed_hash, a.reason, a.head_url, a.updated_at,
 		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.status_id IS NOT NULL),
-		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id)
+		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id),
+		COALESCE((SELECT p.posted_at FROM posts p WHERE p.article_id = a.id AND p.idx = 0), '')
 		FROM articles a`)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
@@ -261,11 +262,12 @@ func (s *Store) ArticleRecords(ctx context.Context) (map[string]syndicate.Articl
 	out := map[string]syndicate.ArticleRecord{}
 	for rows.Next() {
 		var r syndicate.ArticleRecord
-		var updated string
-		if err := rows.Scan(&r.ID, &r.State, &r.Hash, &r.FailedHash, &r.Reason, &r.HeadURL, &updated, &r.PostsDone, &r.PostsPlanned); err != nil {
+		var updated, posted string
+		if err := rows.Scan(&r.ID, &r.State, &r.Hash, &r.FailedHash, &r.Reason, &r.HeadURL, &updated, &r.PostsDone, &r.PostsPlanned, &posted); err != nil {
 			return nil, fmt.Errorf("state: %w", err)
 		}
 		r.UpdatedAt, _ = time.Parse(time.RFC3339Nano, updated)
+		r.PostedAt, _ = time.Parse(time.RFC3339Nano, posted)
 		out[r.ID] = r
 	}
 	return out, rows.Err()

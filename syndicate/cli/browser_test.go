@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds a Chromium to drive: $CHROMIUM, or one on the PATH.
+func chromium() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestBrowser renders the preview page and the digest in headless
+// Chromium at desktop and phone widths, saves screenshots, and checks the
+// rendered DOM: every post visible, nothing wider than a 390 px phone,
+// the unsubscribe link present. SYNDICATE_SCREENSHOTS=dir keeps the PNGs
+// (docs/ holds the README's); otherwise they go to a temporary folder.
+func TestBrowser(t *testing.T) {
+	exe := chromium()
+	if exe == "" {
+		t.Skip("no Chromium (apt-get install chromium; .ci/run installs it): the browser test is skipped")
+	}
+	cfg := workspace(t, nil)
+	out := t.TempDir()
+	if r := run(t, nil, "--config", cfg, "preview", "--out", filepath.Join(out, "preview")); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := run(t, nil, "--config", cfg, "digest", "--dry-run", "--out", filepath.Join(out, "digest")); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r := run(t, nil, "--config", cfg, "post", "--dry-run", "--json", "--all")
+	var doc struct{ Threads []struct{ Posts []any } }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	wantPosts := 0
+	for _, th := range doc.Threads {
+		wantPosts += len(th.Posts)
+	}
+	shots := os.Getenv("SYNDICATE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+
+	shoot := func(name string, buf []byte) {
+		if err := os.WriteFile(filepath.Join(shots, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	screenshot := func() []byte {
+		t.Helper()
+		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, width := range []int64{1280, 390} {
+		do(chromedp.EmulateViewport(width, 900), chromedp.Navigate("file://"+filepath.Join(out, "preview", "index.html")))
+		posts := evaluate[int](t, ctx, `document.querySelectorAll(".post").length`)
+		visible := evaluate[bool](t, ctx, `[...document.querySelectorAll(".post")].every(p => { const r = p.getBoundingClientRect(); return r.height > 0 && r.width > 0 && r.right <= window.innerWidth + 1 })`)
+		if posts != wantPosts || !visible {
+			t.Errorf("preview at %d px: %d posts (want %d), all visible %v", width, posts, wantPosts, visible)
+		}
+		if w := evaluate[float64](t, ctx, `document.documentElement.scrollWidth`); w > float64(width) {
+			t.Errorf("preview at %d px scrolls sideways: %v px wide", width, w)
+		}
+		shoot(map[int64]string{1280: "preview-desktop.png", 390: "preview-phone.png"}[width], screenshot())
+
+		// The desktop/phone toggle narrows the digest frame.
+		if width == 1280 {
+			evaluate[bool](t, ctx, `(() => { document.querySelector("label[for=w-phone]").click(); return true })()`)
+			do(chromedp.Sleep(400 * time.Millisecond))
+			if w := evaluate[float64](t, ctx, `document.querySelector(".frame").getBoundingClientRect().width`); w > 391 {
+				t.Errorf("phone toggle: the digest frame is %v px wide", w)
+			}
+		}
+
+		do(chromedp.Navigate("file://" + filepath.Join(out, "digest", "digest.html")))
+		if w := evaluate[float64](t, ctx, `document.documentElement.scrollWidth`); w > float64(width) {
+			t.Errorf("digest at %d px scrolls sideways: %v px wide", width, w)
+		}
+		if !evaluate[bool](t, ctx, `(() => { const a = document.querySelector('a[href*="unsubscribe"]'); if (!a) return false; const r = a.getBoundingClientRect(); return r.width > 0 && r.height > 0 })()`) {
+			t.Errorf("digest at %d px: no visible unsubscribe link", width)
+		}
+		shoot(map[int64]string{1280: "digest-desktop.png", 390: "digest-phone.png"}[width], screenshot())
+	}
+}
+
+func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}

@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/schedule"
+)
+
+// articleStatus is one line of "syndicate status".
+type articleStatus struct {
+	ID           string    `json:"id"`
+	State        string    `json:"state"` // posted, posting, pending, waiting, failed, draft, adopted
+	URL          string    `json:"url,omitempty"`
+	PostedAt     time.Time `json:"posted_at,omitzero"`
+	Next         time.Time `json:"next,omitzero"` // when it goes: next tick, or its embargo date
+	Reason       string    `json:"reason,omitempty"`
+	PostsDone    int       `json:"posts_done,omitempty"`
+	PostsPlanned int       `json:"posts_planned,omitempty"`
+}
+
+type digestStatus struct {
+	ID        int64     `json:"id"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	Articles  int       `json:"articles"`
+	Sent      int       `json:"sent"`
+	Failed    int       `json:"failed"`
+	Pending   int       `json:"pending"`
+}
+
+// status shows what was posted, what is pending and what failed, and
+// the last digests. It only reads the state.
+func (a *app) status(ctx context.Context, args []string) error {
+	fs := a.flags("status", "[--json]")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	if help, err := a.parse(fs, args); help || err != nil {
+		return err
+	}
+	if err := a.load(); err != nil {
+		return err
+	}
+	set, err := a.articles()
+	if err != nil {
+		return err
+	}
+	a.printProblems(set.Problems)
+	records := map[string]syndicate.ArticleRecord{}
+	var digests []syndicate.DigestRecord
+	st, err := a.readState(ctx)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+		if records, err = st.ArticleRecords(ctx); err != nil {
+			return err
+		}
+		if digests, err = st.Digests(ctx, 5); err != nil {
+			return err
+		}
+	}
+	now := a.env.Now()
+	nextTick := time.Time{}
+	if spec := a.cfg.Schedule.Post; spec != "" {
+		if sched, err := schedule.Parse(spec, a.cfg.Location()); err == nil {
+			nextTick = sched.Next(now)
+		}
+	}
+	var lines []articleStatus
+	for _, art := range set.Articles {
+		r, known := records[art.ID]
+		l := articleStatus{ID: art.ID}
+		switch {
+		case known && r.State == syndicate.StatePosted:
+			l.State, l.URL, l.PostedAt = "posted", r.HeadURL, r.PostedAt
+		case known && r.State == syndicate.StateAdopted:
+			l.State = "adopted"
+		case known && r.State == syndicate.StatePosting:
+			l.State, l.URL, l.PostedAt, l.Next = "posting", r.HeadURL, r.PostedAt, nextTick
+			l.PostsDone, l.PostsPlanned = r.PostsDone, r.PostsPlanned
+		case known && r.State == syndicate.StateFailed && r.FailedHash == art.Hash:
+			l.State, l.Reason = "failed", r.Reason
+		case art.Draft:
+			l.State = "draft"
+		case !art.Date.IsZero() && art.Date.After(now):
+			l.State, l.Next = "waiting", art.Date
+		default:
+			l.State, l.Next = "pending", nextTick
+		}
+		lines = append(lines, l)
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].ID < lines[j].ID })
+	var dl []digestStatus
+	for _, d := range digests {
+		dl = append(dl, digestStatus{ID: d.ID, State: d.State, CreatedAt: d.CreatedAt, Articles: d.Articles, Sent: d.Sent, Failed: d.Failed, Pending: d.Pending})
+	}
+	if *asJSON {
+		if lines == nil {
+			lines = []articleStatus{}
+		}
+		if dl == nil {
+			dl = []digestStatus{}
+		}
+		enc := json.NewEncoder(a.env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Articles []articleStatus `json:"articles"`
+			Digests  []digestStatus  `json:"digests"`
+		}{lines, dl})
+	}
+	loc := a.cfg.Location()
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.In(loc).Format("2006-01-02 15:04 MST")
+	}
+	w := tabwriter.NewWriter(a.env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ARTICLE\tSTATE\tDETAIL")
+	for _, l := range lines {
+		detail := ""
+		switch l.State {
+		case "posted":
+			detail = when(l.PostedAt) + "  " + l.URL
+		case "posting":
+			detail = fmt.Sprintf("%d of %d posts made; resumes at the next tick, %s", l.PostsDone, l.PostsPlanned, when(l.Next))
+		case "pending":
+			if l.Next.IsZero() {
+				detail = "goes out with the next post run (schedule.post is off)"
+			} else {
+				detail = "next tick, " + when(l.Next)
+			}
+		case "waiting":
+			detail = "embargoed until " + when(l.Next)
+		case "failed":
+			detail = l.Reason + "  (after fixing: syndicate post --retry " + l.ID + ")"
+		case "adopted":
+			detail = "recorded as posted by --mark-posted"
+		case "draft":
+			detail = "draft: never posted or mailed"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", l.ID, l.State, detail)
+	}
+	w.Flush()
+	fmt.Fprintln(a.env.Stdout)
+	if len(dl) == 0 {
+		fmt.Fprintln(a.env.Stdout, "No digest sent yet.")
+		return nil
+	}
+	w = tabwriter.NewWriter(a.env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "DIGEST\tSTARTED\tSTATE\tARTICLES\tSENT\tFAILED\tPENDING")
+	for _, d := range dl {
+		fmt.Fprintf(w, "#%d\t%s\t%s\t%d\t%d\t%d\t%d\n", d.ID, when(d.CreatedAt), d.State, d.Articles, d.Sent, d.Failed, d.Pending)
+	}
+	return w.Flush()
+}
