@@ -3,6 +3,8 @@
 #
 #   bench/digest-load.sh [readers] [rounds] [connections...]
 #
+# Defaults: 10000 readers, 2 rounds, connections 1 2 4 8.
+#
 # Unpacks smtp-sink and smtp-source from Debian's postfix package (nothing
 # is installed or started but these two programs), starts smtp-sink on
 # 127.0.0.1, then alternates A B A B: smtp-source sending the digest's own
@@ -10,12 +12,15 @@
 # digest to the same number of readers over N connections, ledger on (a
 # fresh state each round: readers are fixed, every outcome recorded).
 # Prints both rates and their ratio for each connection count (default
-# 4), and the peak RSS of a 100,000-reader send.
+# 1 2 4 8), a PNG chart of them (docs/fanout.png), the peak RSS of a
+# 100,000-reader send, the idle RSS of the daemon, and the 10,000-article
+# compose benchmark.
 set -euo pipefail
 readers=${1:-10000}
 rounds=${2:-2}
 shift $(( $# > 2 ? 2 : $# )) || true
-conns=("${@:-4}")
+conns=("$@")
+[ ${#conns[@]} -gt 0 ] || conns=(1 2 4 8)
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/bench/out"
 mkdir -p "$out"
@@ -104,6 +109,7 @@ for c in "${conns[@]}"; do
   echo "$c $src $syn" >> "$out/rates.txt.new"
 done
 mv "$out/rates.txt.new" "$out/rates.txt"
+(cd "$root" && go run ./bench/chart < "$out/rates.txt" > "$root/docs/fanout.png") && echo "chart: docs/fanout.png"
 
 # 5. Peak memory of a 100,000-reader send (readers are streamed).
 subscribers 100000
@@ -119,3 +125,18 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 echo "peak RSS of a 100,000-reader send: $(( peak / 1024 )) MiB (target: at most 64 MiB)"
+
+# 6. The daemon at rest: scheduled, listening, nothing due.
+cat >> "$ws/config.yaml" <<CFG
+schedule: {post: "", digest: "0 0 1 1 *"}
+http: {listen: "127.0.0.1:$(( port + 1 ))"}
+CFG
+"$bin" --config "$ws/config.yaml" run 2>"$out/daemon.log" &
+daemon=$!
+sleep 3
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$daemon/status")
+kill -TERM "$daemon"; wait "$daemon" || true
+echo "idle daemon RSS: $(( rss / 1024 )) MiB (target: at most 30 MiB)"
+
+# 7. Parse + compose + render of 10,000 articles.
+(cd "$root" && go test -run='^$' -bench='Pipeline$|PipelineOneCore' -benchtime=5x ./syndicate/ | awk '/^Benchmark/ {print "compose benchmark:", $1, $3, $4}')

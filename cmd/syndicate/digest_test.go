@@ -199,37 +199,6 @@ func TestDigest_RelayDiesMidSend(t *testing.T) {
 	}
 }
 
-func TestDigest_KilledMidSend(t *testing.T) {
-	for _, at := range []int{1, 77, 199} {
-		t.Run(fmt.Sprint("after ", at), func(t *testing.T) {
-			e, relay := digestEnv(t, 200, "")
-			var k killable
-			relay.OnDelivered(func(n int) {
-				if n == at {
-					k.kill()
-				}
-			})
-			if r := e.runKillable(&k, "digest"); r.code != -1 {
-				t.Fatalf("not killed: %s", r)
-			}
-			relay.OnDelivered(nil)
-			if r := e.run("digest"); r.code != 0 {
-				t.Fatal(r)
-			}
-			dups := wantEveryReader(t, relay, 200)
-			t.Logf("killed after %d deliveries: %d duplicate(s)", at, dups)
-			// Unrecorded at a crash: a message in flight per connection
-			// (4), and at most two batches of the ledger (2 × 16).
-			if dups > 36 {
-				t.Errorf("%d duplicates", dups)
-			}
-			if r := e.run("digest"); r.code != 0 || !strings.Contains(r.stdout, "no new articles") {
-				t.Errorf("third run: %s", r)
-			}
-		})
-	}
-}
-
 var tokenRe = regexp.MustCompile(`token=([A-Za-z0-9_\-.]+)`)
 
 func TestDigest_OneClickUnsubscribe(t *testing.T) {

@@ -146,44 +146,6 @@ func TestPost_Faults(t *testing.T) {
 	}
 }
 
-// A SIGKILL while a post is in flight — the server has created it, the
-// answer never arrives — then reruns: every post exactly once. With the
-// idempotency key still valid the server replays it; with the key expired
-// (more than an hour later) the bot finds it among the account's statuses.
-func TestPost_KilledInFlight(t *testing.T) {
-	for _, expire := range []bool{false, true} {
-		for _, at := range []int{1, 2, 6, 17} {
-			t.Run(fmt.Sprintf("post %d, key expired %v", at, expire), func(t *testing.T) {
-				srv := mastotest.New(token)
-				defer srv.Close()
-				e := newEnv(t, mastodonConfig(srv, ""))
-				var k killable
-				srv.OnCreate(func(st mastotest.Status) {
-					if len(srv.Statuses()) == at {
-						k.kill()
-					}
-				})
-				r := e.runKillable(&k, "post")
-				if r.code != -1 {
-					t.Fatalf("the run was not killed: %s", r)
-				}
-				srv.OnCreate(nil)
-				if expire {
-					srv.ExpireKeys()
-				}
-				r = e.run("post")
-				if r.code != 0 {
-					t.Fatal(r)
-				}
-				wantThreads(t, srv, sampleThreads)
-				if r := e.run("post"); r.code != 0 || len(srv.Statuses()) != 17 {
-					t.Fatalf("a third run changed something: %s", r)
-				}
-			})
-		}
-	}
-}
-
 func TestPost_ServerLimitIsObeyed(t *testing.T) {
 	srv := mastotest.New(token)
 	defer srv.Close()

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
 )
 
 func TestParse_SeedArticle(t *testing.T) {
@@ -323,6 +325,29 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, p := range a.Body {
 			check("paragraph", p)
+		}
+	})
+}
+
+// FuzzFrontMatter: any front matter text decodes or fails with a line
+// inside it; it never panics.
+func FuzzFrontMatter(f *testing.F) {
+	f.Add("title: x\ntags: [a, b]\nkey_points:\n  - one\ndate: 2024-05-01\ndraft: true\n")
+	f.Add("tags: {a: b}\n")
+	f.Add("title: &a x\nurl: *a\n")
+	f.Add("- just\n- a list\n")
+	f.Add("key_points: [\"\\u00a0\"]\nlang: en\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		var fm frontMatter
+		if err := fm.parse(src, 2); err != nil {
+			if err.Line < 2 {
+				t.Fatalf("error before the front matter: %+v", err)
+			}
+			return
+		}
+		a := &syndicate.Article{Path: "a/x.md"}
+		if err := fm.apply(a, Options{}); err != nil && err.Line < 0 {
+			t.Fatalf("bad line: %+v", err)
 		}
 	})
 }

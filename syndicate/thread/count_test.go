@@ -78,3 +78,23 @@ func TestHashtag(t *testing.T) {
 		t.Errorf("Hashtags dedupe = %q, want %q", got, want)
 	}
 }
+
+// FuzzLength: the counter never panics, gives the same answer twice, and
+// without URLs or remote mentions counts exactly the grapheme clusters.
+func FuzzLength(f *testing.F) {
+	f.Add("see https://example.org/x, then @a@b.org!", 23)
+	f.Add("🇵🇰 e\u0301 日本 xhttps://e.org", 5)
+	f.Add("https://", 23)
+	f.Fuzz(func(t *testing.T, text string, urlLen int) {
+		if urlLen < 1 || urlLen > 100 {
+			return
+		}
+		n := Length("", text, urlLen)
+		if n < 0 || n != Length("", text, urlLen) {
+			t.Fatalf("Length = %d", n)
+		}
+		if plain := graphemeCount(text); len(entities(text)) == 0 && n != plain {
+			t.Fatalf("no entity, but %d != %d graphemes", n, plain)
+		}
+	})
+}
