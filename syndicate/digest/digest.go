@@ -55,11 +55,39 @@ type Data struct {
 	Preheader      string
 	ListName       string
 	Date           time.Time
-	Articles       []syndicate.DigestItem
+	Articles       []Article
 	Count          int // len(Articles)
 	More           int // Count - 1, for subjects like "… and 2 more"
 	Reader         syndicate.Reader
 	UnsubscribeURL string
+}
+
+// Article is an article as the templates see it: the recorded item and
+// the text the templates would otherwise work out for every reader.
+type Article struct {
+	syndicate.DigestItem
+	DateText string // "2 January 2006", or "" when the article has no date
+	Photo    string // "alt text (credit)", or "" when there is no picture
+}
+
+func articles(items []syndicate.DigestItem) []Article {
+	out := make([]Article, len(items))
+	for i, it := range items {
+		a := Article{DigestItem: it}
+		if !it.Date.IsZero() {
+			a.DateText = it.Date.Format("2 January 2006")
+		}
+		switch {
+		case it.ImageAlt != "" && it.ImageCredit != "":
+			a.Photo = it.ImageAlt + " (" + it.ImageCredit + ")"
+		case it.ImageAlt != "":
+			a.Photo = it.ImageAlt
+		case it.ImageCredit != "":
+			a.Photo = "(" + it.ImageCredit + ")"
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // Message is a digest rendered for one reader.
@@ -106,7 +134,7 @@ var spaces = regexp.MustCompile(`\s+`)
 // Render renders the digest for one reader.
 func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL string) (Message, error) {
 	data := Data{
-		ListName: r.list, Date: d.Date, Articles: d.Articles, Count: len(d.Articles), More: max(0, len(d.Articles)-1),
+		ListName: r.list, Date: d.Date, Articles: articles(d.Articles), Count: len(d.Articles), More: max(0, len(d.Articles)-1),
 		Reader: reader, UnsubscribeURL: unsubscribeURL,
 	}
 	if len(d.Articles) > 0 {

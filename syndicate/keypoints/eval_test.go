@@ -122,8 +122,9 @@ func TestEvaluateStories(t *testing.T) {
 	t.Logf("%-10s %s", "Lead-3", lead)
 }
 
-// TestTokenizer_SameAsLibrary checks the faster English tokenizer splits
-// every article of the corpus exactly as the library's own does.
+// TestTokenizer_SameAsLibrary checks the faster English tokenizer, and
+// the split that asks it only about ambiguous periods, split every
+// article of the corpus exactly as the library's own tokenizer does.
 func TestTokenizer_SameAsLibrary(t *testing.T) {
 	corpus := loadCorpus(t)
 	lib, err := sentencesEnglish.NewSentenceTokenizer(nil)
@@ -142,6 +143,15 @@ func TestTokenizer_SameAsLibrary(t *testing.T) {
 		for i := range a {
 			if a[i].Text != b[i].Text {
 				t.Fatalf("%s sentence %d: %q, the library %q", ex.id, i, b[i].Text, a[i].Text)
+			}
+		}
+		hybrid := splitEnglish(ours, ex.article)
+		if len(hybrid) != len(a) {
+			t.Fatalf("%s: the split gives %d sentences, the library %d", ex.id, len(hybrid), len(a))
+		}
+		for i := range a {
+			if hybrid[i] != strings.TrimSpace(a[i].Text) {
+				t.Fatalf("%s sentence %d: %q, the library %q", ex.id, i, hybrid[i], a[i].Text)
 			}
 		}
 	}

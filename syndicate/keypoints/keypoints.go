@@ -103,8 +103,11 @@ func extract(paragraphs []string, opts Options, w weights) []string {
 		// Fit: a point that fits a post, and reads as a headline-length
 		// statement (about 30 words or fewer), is preferred.
 		fit := 1.0
-		if n := uniseg.GraphemeClusterCount(c.text); n > opts.PostLength {
-			fit = float64(opts.PostLength) / float64(n)
+		// Graphemes are never more than bytes: count only when it matters.
+		if len(c.text) > opts.PostLength {
+			if n := uniseg.GraphemeClusterCount(c.text); n > opts.PostLength {
+				fit = float64(opts.PostLength) / float64(n)
+			}
 		}
 		words := len(strings.Fields(c.text))
 		if words > w.words {
@@ -150,10 +153,96 @@ var (
 	englishTokenizer *sentences.DefaultSentenceTokenizer
 )
 
+// splitEnglish splits English text: at clear sentence ends itself, and
+// with the trained model only the stretches that hold an ambiguous period
+// (an abbreviation, an initial, a number, an ellipsis). The model is the
+// costly part of extraction; a test checks the result is the model's on
+// the whole evaluation corpus.
+func splitEnglish(tok *sentences.DefaultSentenceTokenizer, text string) []string {
+	var out []string
+	for _, chunk := range clearBreaks(text, tok.Storage.AbbrevTypes) {
+		if !hasInnerEnd(chunk) {
+			out = append(out, chunk)
+			continue
+		}
+		for _, s := range tok.Tokenize(chunk) {
+			if t := strings.TrimSpace(s.Text); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// clearBreaks cuts text after a word that plainly ends a sentence: a word
+// of letters (not a known abbreviation) ending in ".", or any word ending
+// in "!" or "?", followed by a space and a capital letter.
+func clearBreaks(text string, abbrev sentences.SetString) []string {
+	var out []string
+	start := 0
+	for i := 0; i+2 < len(text); i++ {
+		c := text[i]
+		if (c != '.' && c != '!' && c != '?') || text[i+1] != ' ' || text[i+2] < 'A' || text[i+2] > 'Z' {
+			continue
+		}
+		// The word before the mark.
+		w := i
+		for w > start && text[w-1] != ' ' {
+			w--
+		}
+		word := text[w:i]
+		if c == '.' {
+			if len(word) < 2 || abbrev.Has(strings.ToLower(word)) {
+				continue
+			}
+			letters := true
+			for j := 0; j < len(word); j++ {
+				if b := word[j]; !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z') {
+					letters = false
+					break
+				}
+			}
+			if !letters {
+				continue
+			}
+		}
+		out = append(out, text[start:i+1])
+		start = i + 2
+	}
+	return append(out, text[start:])
+}
+
+// hasInnerEnd reports a possible sentence end inside s — ". ", "! ",
+// "? ", also with closing quotes or brackets between ('." '), or an
+// ellipsis — that only the model can judge.
+func hasInnerEnd(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '.' && s[i] != '!' && s[i] != '?' {
+			continue
+		}
+		j := i + 1
+		for j < len(s) {
+			if strings.ContainsRune(`"')]`, rune(s[j])) {
+				j++
+			} else if strings.HasPrefix(s[j:], "”") || strings.HasPrefix(s[j:], "’") {
+				j += len("”")
+			} else {
+				break
+			}
+		}
+		if j < len(s) && s[j] == ' ' {
+			return true
+		}
+	}
+	return strings.Contains(s, "…")
+}
+
 // Sentences splits text into sentences: with the English model for
 // English (or no language given), else at . ! ? and 。！？.
 func Sentences(text, lang string) []string {
-	text = strings.TrimSpace(text)
+	// One space between words: what articles hold after parsing, and what
+	// the splitting below expects.
+	text = strings.Join(strings.Fields(text), " ")
 	if text == "" {
 		return nil
 	}
@@ -165,8 +254,8 @@ func Sentences(text, lang string) []string {
 		})
 		if englishTokenizer != nil {
 			var out []string
-			for _, s := range englishTokenizer.Tokenize(text) {
-				for _, t := range splitAfterNumbers(strings.TrimSpace(s.Text)) {
+			for _, s := range splitEnglish(englishTokenizer, text) {
+				for _, t := range splitAfterNumbers(s) {
 					if t != "" {
 						out = append(out, t)
 					}
@@ -342,7 +431,12 @@ func Usable(s string) bool {
 
 // ---- similarity ----
 
-type vector map[string]float64
+// vector is a sparse TF-IDF vector: term IDs in increasing order, with
+// their weights, normalised to length 1.
+type vector struct {
+	ids     []int
+	weights []float64
+}
 
 var stopwords = func() map[string]bool {
 	m := map[string]bool{}
@@ -357,12 +451,11 @@ when where which while who whom why will with would you your yours yourself your
 	return m
 }()
 
-// terms are the stemmed content words of s; stems caches the stemmer's
-// work within one article, where words repeat.
-func terms(s string, stems map[string]string) []string {
-	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	out := words[:0]
-	for _, w := range words {
+// termIDs are the IDs of the stemmed content words of s; ids numbers the
+// stems of one article (and caches the stemming: words repeat).
+func termIDs(s string, ids map[string]int, stems map[string]string) []int {
+	var out []int
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
 		if stopwords[w] {
 			continue
 		}
@@ -371,7 +464,12 @@ func terms(s string, stems map[string]string) []string {
 			st = lightStem(w)
 			stems[w] = st
 		}
-		out = append(out, st)
+		id, ok := ids[st]
+		if !ok {
+			id = len(ids)
+			ids[st] = id
+		}
+		out = append(out, id)
 	}
 	return out
 }
@@ -391,34 +489,43 @@ func lightStem(w string) string {
 	return w
 }
 
-// vectors are TF-IDF vectors, each sentence a document, normalised.
+// vectors are TF-IDF vectors, each sentence a document.
 func vectors(texts []string) []vector {
-	df := map[string]int{}
+	ids := map[string]int{}
 	stems := map[string]string{}
-	tfs := make([]map[string]int, len(texts))
+	docs := make([][]int, len(texts))
 	for i, t := range texts {
-		tf := map[string]int{}
-		for _, w := range terms(t, stems) {
-			tf[w]++
+		d := termIDs(t, ids, stems)
+		sort.Ints(d)
+		docs[i] = d
+	}
+	df := make([]int, len(ids))
+	for _, d := range docs {
+		for k, id := range d {
+			if k == 0 || d[k-1] != id {
+				df[id]++
+			}
 		}
-		for w := range tf {
-			df[w]++
-		}
-		tfs[i] = tf
 	}
 	n := float64(len(texts))
 	out := make([]vector, len(texts))
-	for i, tf := range tfs {
-		v := vector{}
+	for i, d := range docs {
+		var v vector
 		norm := 0.0
-		for w, c := range tf {
-			x := float64(c) * math.Log(1+n/float64(df[w]))
-			v[w] = x
+		for k := 0; k < len(d); {
+			id, tf := d[k], 0
+			for k < len(d) && d[k] == id {
+				tf++
+				k++
+			}
+			x := float64(tf) * math.Log(1+n/float64(df[id]))
+			v.ids = append(v.ids, id)
+			v.weights = append(v.weights, x)
 			norm += x * x
 		}
 		norm = math.Sqrt(norm)
-		for w := range v {
-			v[w] /= norm
+		for k := range v.weights {
+			v.weights[k] /= norm
 		}
 		out[i] = v
 	}
@@ -426,12 +533,18 @@ func vectors(texts []string) []vector {
 }
 
 func cosine(a, b vector) float64 {
-	if len(a) > len(b) {
-		a, b = b, a
-	}
 	s := 0.0
-	for w, x := range a {
-		s += x * b[w]
+	for i, j := 0, 0; i < len(a.ids) && j < len(b.ids); {
+		switch {
+		case a.ids[i] < b.ids[j]:
+			i++
+		case a.ids[i] > b.ids[j]:
+			j++
+		default:
+			s += a.weights[i] * b.weights[j]
+			i++
+			j++
+		}
 	}
 	return s
 }
