@@ -358,7 +358,6 @@ type body struct {
 
 var (
 	keyPointsHeading = regexp.MustCompile(`(?i)^#{0,6}\s*key\s*points\s*:?\s*$`)
-	bullet           = regexp.MustCompile(`^(?:[•\-*–—·▪●◦]|\d{1,2}[.)])\s+(.*)$`)
 	mdHeading        = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*#*$`)
 )
 
@@ -369,20 +368,34 @@ func isKeyPointsHeading(t string) bool {
 	return t != "" && len(t) < 40 && (t[0] == '#' || t[0] == 'k' || t[0] == 'K') && keyPointsHeading.MatchString(t)
 }
 
-// bulletText returns the text of a bullet line.
+// bulletText returns the text of a bullet line: a bullet mark (• - * –
+// — · ▪ ● ◦) or a number of one or two digits and "." or ")", then space.
+// (Lines are normalised: one space, no tabs.)
 func bulletText(t string) (string, bool) {
 	if t == "" {
 		return "", false
 	}
-	r, _ := utf8.DecodeRuneInString(t)
-	if !strings.ContainsRune("•-*–—·▪●◦", r) && (r < '0' || r > '9') {
+	r, size := utf8.DecodeRuneInString(t)
+	rest := ""
+	switch {
+	case strings.ContainsRune("•-*–—·▪●◦", r):
+		rest = t[size:]
+	case r >= '0' && r <= '9':
+		i := 1
+		if i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+		}
+		if i >= len(t) || (t[i] != '.' && t[i] != ')') {
+			return "", false
+		}
+		rest = t[i+1:]
+	default:
 		return "", false
 	}
-	m := bullet.FindStringSubmatch(t)
-	if m == nil {
+	if rest == "" || rest[0] != ' ' {
 		return "", false
 	}
-	return m[1], true
+	return strings.TrimSpace(rest), true
 }
 
 func isBullet(t string) bool {

@@ -7,9 +7,9 @@ import (
 	"bytes"
 	"fmt"
 	htmltemplate "html/template"
-	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 
@@ -64,16 +64,24 @@ type Data struct {
 
 // Article is an article as the templates see it: the recorded item and
 // the text the templates would otherwise work out for every reader.
+// (A flat struct: text/template finds fields of an embedded struct by a
+// slow, allocating search.)
 type Article struct {
-	syndicate.DigestItem
-	DateText string // "2 January 2006", or "" when the article has no date
-	Photo    string // "alt text (credit)", or "" when there is no picture
+	ID          string
+	Title       string
+	URL         string
+	Date        time.Time
+	KeyPoints   []string
+	ImageAlt    string
+	ImageCredit string
+	DateText    string // "2 January 2006", or "" when the article has no date
+	Photo       string // "alt text (credit)", or "" when there is no picture
 }
 
 func articles(items []syndicate.DigestItem) []Article {
 	out := make([]Article, len(items))
 	for i, it := range items {
-		a := Article{DigestItem: it}
+		a := Article{ID: it.ID, Title: it.Title, URL: it.URL, Date: it.Date, KeyPoints: it.KeyPoints, ImageAlt: it.ImageAlt, ImageCredit: it.ImageCredit}
 		if !it.Date.IsZero() {
 			a.DateText = it.Date.Format("2 January 2006")
 		}
@@ -103,6 +111,7 @@ type Renderer struct {
 	html    *htmltemplate.Template
 	text    *texttemplate.Template
 	list    string
+	buffers sync.Pool // *bytes.Buffer, reused between renders
 }
 
 // NewRenderer parses the digest templates from dir (see package templates)
@@ -129,8 +138,6 @@ func NewRenderer(dir, subject, listName string) (*Renderer, error) {
 	return r, nil
 }
 
-var spaces = regexp.MustCompile(`\s+`)
-
 // Render renders the digest for one reader.
 func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL string) (Message, error) {
 	data := Data{
@@ -145,20 +152,24 @@ func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL stri
 		}
 		data.Preheader = text.Shorten(pre, 140)
 	}
-	var buf bytes.Buffer
-	buf.Grow(32 << 10)
-	if err := r.subject.Execute(&buf, data); err != nil {
+	buf, _ := r.buffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() { buf.Reset(); r.buffers.Put(buf) }()
+	buf.Reset()
+	if err := r.subject.Execute(buf, data); err != nil {
 		return Message{}, fmt.Errorf("email.subject template: %w", err)
 	}
 	// A subject is one line: a template's newlines would break the header.
-	data.Subject = strings.TrimSpace(spaces.ReplaceAllString(buf.String(), " "))
+	data.Subject = strings.Join(strings.Fields(buf.String()), " ")
 	buf.Reset()
-	if err := r.html.Execute(&buf, data); err != nil {
+	if err := r.html.Execute(buf, data); err != nil {
 		return Message{}, fmt.Errorf("template %s: %w", templates.DigestHTML, err)
 	}
 	html := buf.String()
 	buf.Reset()
-	if err := r.text.Execute(&buf, data); err != nil {
+	if err := r.text.Execute(buf, data); err != nil {
 		return Message{}, fmt.Errorf("template %s: %w", templates.DigestText, err)
 	}
 	return Message{Subject: data.Subject, HTML: html, Text: buf.String()}, nil

@@ -320,7 +320,7 @@ func (o onlyPunctuated) Annotate(tokens []*sentences.Token) []*sentences.Token {
 var afterNumber = regexp.MustCompile(`\b\d{2,}\.\s+["“]?\p{Lu}`)
 
 func splitAfterNumbers(s string) []string {
-	if !strings.Contains(s, ". ") {
+	if !digitBeforePeriod(s) {
 		return []string{s}
 	}
 	var out []string
@@ -333,6 +333,17 @@ func splitAfterNumbers(s string) []string {
 		out = append(out, strings.TrimSpace(s[:cut]))
 		s = strings.TrimSpace(s[cut:])
 	}
+}
+
+// digitBeforePeriod reports "9. " somewhere in s: the cheap test before
+// afterNumber.
+func digitBeforePeriod(s string) bool {
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == '.' && s[i+1] == ' ' && s[i-1] >= '0' && s[i-1] <= '9' {
+			return true
+		}
+	}
+	return false
 }
 
 // splitPunctuation splits after . ! ? followed by a space, and after
@@ -389,13 +400,16 @@ func StripDateline(s string) string {
 }
 
 var (
-	captionStart = regexp.MustCompile(`(?i)^(photos?|image|video|pictured|caption|credit|source|watch|read more|related|click)\b`)
-	creditRe     = regexp.MustCompile(`(?i)\b(?:afp|ap|reuters|epa)\s*/\s*\p{Lu}|/\s*(?:afp|ap|reuters|getty)\b`)
+	captionWords = map[string]bool{"photo": true, "photos": true, "image": true, "video": true, "pictured": true,
+		"caption": true, "credit": true, "source": true, "watch": true, "related": true, "click": true}
+	creditRe = regexp.MustCompile(`(?i)\b(?:afp|ap|reuters|epa)\s*/\s*\p{Lu}|/\s*(?:afp|ap|reuters|getty)\b`)
 )
 
 // isCaption reports a photo caption or credit line.
 func isCaption(s string) bool {
-	if captionStart.MatchString(s[:min(len(s), 12)]) {
+	first, _, _ := strings.Cut(s, " ")
+	first = strings.ToLower(strings.TrimRight(first, ":"))
+	if captionWords[first] || first == "read" && strings.HasPrefix(strings.ToLower(s), "read more") {
 		return true
 	}
 	if strings.Contains(s, "Getty Images") || strings.Contains(s, "getty images") {

@@ -16,7 +16,7 @@ import (
 // trimmed. Newsroom exports are full of U+00A0 next to ordinary spaces; two
 // spaces would count twice against the post limit and look wrong.
 func Normalize(s string) string {
-	if isPlainASCII(s) {
+	if isPlainASCII(s) || isNormal(s) {
 		return s
 	}
 	s = norm.NFC.String(s)
@@ -43,7 +43,8 @@ func Normalize(s string) string {
 // Shorten cuts s to at most n grapheme clusters, ending with an ellipsis
 // when it cuts; it cuts at a word boundary when one is in the second half.
 func Shorten(s string, n int) string {
-	if uniseg.GraphemeClusterCount(s) <= n {
+	// Graphemes are never more than bytes: count only when it matters.
+	if len(s) <= n || uniseg.GraphemeClusterCount(s) <= n {
 		return s
 	}
 	var b strings.Builder
@@ -61,6 +62,26 @@ func Shorten(s string, n int) string {
 		out = out[:lastSpace]
 	}
 	return strings.TrimRight(out, " ,;:.") + "…"
+}
+
+// isNormal reports text that Normalize would return unchanged: NFC, single
+// ASCII spaces between words, none at the ends, no byte-order mark.
+func isNormal(s string) bool {
+	prevSpace := true // no space at the start
+	for _, r := range s {
+		switch {
+		case r == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		case r == '\ufeff' || unicode.IsSpace(r):
+			return false
+		default:
+			prevSpace = false
+		}
+	}
+	return !prevSpace && norm.NFC.IsNormalString(s)
 }
 
 // isPlainASCII reports whether s is ASCII with single spaces between words

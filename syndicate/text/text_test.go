@@ -1,6 +1,9 @@
 package text
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalize(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -38,4 +41,21 @@ func TestShorten(t *testing.T) {
 			t.Errorf("Shorten(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 		}
 	}
+}
+
+// FuzzNormalize: normalising is idempotent and leaves no double, leading,
+// trailing or no-break space — whichever path (plain, normal, full) runs.
+func FuzzNormalize(f *testing.F) {
+	f.Add("the\u00a0 parliament")
+	f.Add("café\u0301 ok")
+	f.Add(" \ufeffx  y ")
+	f.Fuzz(func(t *testing.T, s string) {
+		n := Normalize(s)
+		if Normalize(n) != n {
+			t.Fatalf("not idempotent: %q -> %q -> %q", s, n, Normalize(n))
+		}
+		if strings.Contains(n, "  ") || strings.ContainsRune(n, '\u00a0') || n != strings.TrimSpace(n) {
+			t.Fatalf("%q -> %q", s, n)
+		}
+	})
 }

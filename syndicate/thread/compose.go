@@ -47,6 +47,15 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		return syndicate.Thread{}, fmt.Errorf("article %s: content warning is %d characters, too long for posts of %d", a.ID, cwLen, lim.MaxCharacters)
 	}
 	length := func(text string) int { return Length(cw, text, lim.URLLength) }
+	// withSuffix is length(text + suffix) for a numbering suffix: it
+	// starts with a line break, which joins no grapheme, URL or mention
+	// before it (but after a CR), so its length just adds.
+	withSuffix := func(text, suffix string) int {
+		if suffix == "" || strings.HasSuffix(text, "\r") {
+			return length(text + suffix)
+		}
+		return length(text) + len(suffix)
+	}
 
 	// The suffix reserve depends on N, and N on the splitting: split with a
 	// guess of N's width, and again if the result is wider.
@@ -57,7 +66,7 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		if opts.Numbering {
 			reserve = numberSuffix(total, total)
 		}
-		fits := func(s string) bool { return length(s+reserve) <= lim.MaxCharacters }
+		fits := func(s string) bool { return withSuffix(s, reserve) <= lim.MaxCharacters }
 		chunks = chunks[:0]
 		n := 1
 		for _, kp := range a.KeyPoints {
@@ -79,7 +88,7 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		}
 		return numberSuffix(i, total)
 	}
-	head, err := renderHead(a, opts, lim, func(s string) bool { return length(s+suffix(1)) <= lim.MaxCharacters })
+	head, err := renderHead(a, opts, lim, func(s string) bool { return withSuffix(s, suffix(1)) <= lim.MaxCharacters })
 	if err != nil {
 		return syndicate.Thread{}, err
 	}
@@ -89,9 +98,10 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	}
 	t := syndicate.Thread{ArticleID: a.ID, Title: a.Title, URL: a.URL}
 	add := func(text, visibility string) {
-		text += suffix(len(t.Posts) + 1)
+		sfx := suffix(len(t.Posts) + 1)
+		n := withSuffix(text, sfx)
 		t.Posts = append(t.Posts, syndicate.Post{
-			Text: text, ContentWarning: cw, Visibility: visibility, Language: lang, Length: length(text),
+			Text: text + sfx, ContentWarning: cw, Visibility: visibility, Language: lang, Length: n,
 		})
 	}
 	add(head, opts.Visibility)
@@ -124,7 +134,10 @@ func renderHead(a *syndicate.Article, opts Options, lim syndicate.Limits, fits f
 		if err := opts.Head.Execute(&buf, data); err != nil {
 			return "", fmt.Errorf("head post template: %w", err)
 		}
-		out := blankLines.ReplaceAllString(strings.TrimSpace(buf.String()), "\n\n")
+		out := strings.TrimSpace(buf.String())
+		if strings.Contains(out, "\n\n\n") {
+			out = blankLines.ReplaceAllString(out, "\n\n")
+		}
 		return out, nil
 	}
 	for {

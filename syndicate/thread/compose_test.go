@@ -166,3 +166,19 @@ func TestCompose_NoNumberingForASinglePost(t *testing.T) {
 		t.Errorf("head = %q, want %q", got, want)
 	}
 }
+
+// The lengths Compose reports are what the counter says of the whole
+// post text, numbering included.
+func TestCompose_LengthsAreExact(t *testing.T) {
+	a := &syndicate.Article{ID: "x", Title: "T https://e.org/a", URL: "https://e.org/x",
+		KeyPoints: []string{"ends with a link https://e.org/" + strings.Repeat("p", 40), "e\u0301 🇵🇰 @a@b.org", strings.Repeat("word ", 150)}}
+	th, err := thread.Compose(a, options(t, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range th.Posts {
+		if want := thread.Length(p.ContentWarning, p.Text, 23); p.Length != want {
+			t.Errorf("post %d: Length %d, counter says %d", i+1, p.Length, want)
+		}
+	}
+}
