@@ -18,20 +18,16 @@ func main() {
 	// The first SIGINT/SIGTERM cancels ctx: the run finishes the post or
 	// message in hand, records it and stops. A second one stops at once.
 	ctx, cancel := context.WithCancel(context.Background())
-	interrupted := make(chan struct{})
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-signals
 		cancel()
 		<-signals
-		close(interrupted)
 		fmt.Fprintln(os.Stderr, "second signal: stopping now")
 		os.Exit(130)
 	}()
-	err := cli.Run(ctx, os.Args[1:], cli.Env{
-		Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now, Interrupted: interrupted,
-	})
+	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)

@@ -29,9 +29,6 @@ type Env struct {
 	Stderr io.Writer
 	Getenv func(string) string
 	Now    func() time.Time
-	// Interrupted is closed by a second SIGINT/SIGTERM: the run stops at
-	// once instead of finishing the post or message in hand. May be nil.
-	Interrupted <-chan struct{}
 }
 
 // ExitError carries the process exit code of a failed run.

@@ -84,10 +84,11 @@ func (a *app) check(ctx context.Context, args []string) error {
 
 // threadJSON is one thread of "post --dry-run --json".
 type threadJSON struct {
-	Article string     `json:"article"`
-	Title   string     `json:"title"`
-	URL     string     `json:"url"`
-	Posts   []postJSON `json:"posts"`
+	Article   string     `json:"article"`
+	Title     string     `json:"title"`
+	URL       string     `json:"url"`
+	Extracted bool       `json:"key_points_extracted,omitempty"` // chosen by the extractor
+	Posts     []postJSON `json:"posts"`
 }
 
 type postJSON struct {
@@ -152,6 +153,10 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 		return err
 	}
 	a.printProblems(problems)
+	extracted := map[string]bool{}
+	for _, art := range plan.Due {
+		extracted[art.ID] = art.KeyPointsExtracted
+	}
 	if asJSON {
 		out := struct {
 			MaxCharacters int          `json:"max_characters"`
@@ -159,7 +164,7 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			Problems      []string     `json:"problems"`
 		}{MaxCharacters: lim.MaxCharacters, Threads: []threadJSON{}, Problems: []string{}}
 		for _, t := range threads {
-			tj := threadJSON{Article: t.ArticleID, Title: t.Title, URL: t.URL}
+			tj := threadJSON{Article: t.ArticleID, Title: t.Title, URL: t.URL, Extracted: extracted[t.ArticleID]}
 			for _, p := range t.Posts {
 				pj := postJSON{Text: p.Text, Length: p.Length, Visibility: p.Visibility, Language: p.Language, ContentWarning: p.ContentWarning, Media: []mediaJSON{}}
 				for _, m := range p.Media {
@@ -178,7 +183,7 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			return err
 		}
 	} else {
-		writeThreads(a.env.Stdout, threads, lim.MaxCharacters)
+		writeThreads(a.env.Stdout, threads, lim.MaxCharacters, extracted)
 		if held := len(plan.Due) - len(threads) - countErrors(problems, plan.Due); held > 0 && !all {
 			fmt.Fprintf(a.env.Stdout, "%d more pending article(s) wait for later runs (mastodon.max_threads_per_run: %d); --all shows them.\n", held, a.cfg.Mastodon.MaxThreadsPerRun)
 		}
@@ -208,15 +213,20 @@ func countErrors(problems []error, list []*syndicate.Article) int {
 	return n
 }
 
-// writeThreads prints threads for a person.
-func writeThreads(w io.Writer, threads []syndicate.Thread, limit int) {
+// writeThreads prints threads for a person; extracted names the articles
+// whose key points the extractor chose.
+func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, extracted map[string]bool) {
 	if len(threads) == 0 {
 		fmt.Fprintln(w, "Nothing to post: every article is posted, a draft, or waiting for its date.")
 		return
 	}
 	fmt.Fprintf(w, "Would post %d thread(s), limit %d characters per post (dry run: nothing is sent).\n", len(threads), limit)
 	for _, t := range threads {
-		fmt.Fprintf(w, "\n=== %s (%d posts)\n", t.ArticleID, len(t.Posts))
+		note := ""
+		if extracted[t.ArticleID] {
+			note = "; key points chosen by the extractor"
+		}
+		fmt.Fprintf(w, "\n=== %s (%d posts%s)\n", t.ArticleID, len(t.Posts), note)
 		for i, p := range t.Posts {
 			fmt.Fprintf(w, "--- post %d/%d · %s", i+1, len(t.Posts), p.Visibility)
 			if p.Language != "" {

@@ -46,7 +46,6 @@ type Client struct {
 	api       *gomastodon.Client
 	http      *http.Client
 	opts      Options
-	tr        *transport
 	accountID string
 }
 
@@ -76,7 +75,7 @@ func New(opts Options) *Client {
 	api := gomastodon.NewClient(&gomastodon.Config{Server: strings.TrimRight(opts.Server, "/"), AccessToken: opts.Token})
 	api.Transport = tr
 	api.UserAgent = "syndicate (key-points bot)"
-	return &Client{api: api, http: &http.Client{Transport: tr}, opts: opts, tr: tr}
+	return &Client{api: api, http: &http.Client{Transport: tr}, opts: opts}
 }
 
 // classify wraps an error from the API with its kind.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -22,7 +21,7 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKey{}, key)
 }
 
-// RateLimit is what the server said in its last X-RateLimit-* headers.
+// RateLimit is what the server said in its X-RateLimit-* headers.
 type RateLimit struct {
 	Limit     int
 	Remaining int
@@ -40,9 +39,6 @@ type transport struct {
 	log     *slog.Logger
 	now     func() time.Time
 	sleep   func(context.Context, time.Duration) error
-
-	mu   sync.Mutex
-	last RateLimit
 }
 
 // ErrRateLimited is returned when the server's reset is further away than
@@ -107,11 +103,6 @@ func (t *transport) record(h http.Header) RateLimit {
 		} else if secs, err := strconv.ParseFloat(v, 64); err == nil {
 			rl.Reset = t.now().Add(time.Duration(secs * float64(time.Second)))
 		}
-	}
-	if h.Get("X-RateLimit-Limit") != "" {
-		t.mu.Lock()
-		t.last = rl
-		t.mu.Unlock()
 	}
 	return rl
 }

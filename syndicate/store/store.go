@@ -700,24 +700,6 @@ func (s *Store) Digests(ctx context.Context, limit int) ([]syndicate.DigestRecor
 	return out, rows.Err()
 }
 
-// Deliveries returns every delivery of a digest with the given state.
-func (s *Store) Deliveries(ctx context.Context, digestID int64, state string) ([]syndicate.Delivery, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT email_key, email, state, attempts, reply FROM deliveries WHERE digest_id = ? AND state = ? ORDER BY email_key`, digestID, state)
-	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
-	}
-	defer rows.Close()
-	var out []syndicate.Delivery
-	for rows.Next() {
-		var d syndicate.Delivery
-		if err := rows.Scan(&d.Key, &d.Reader.Email, &d.State, &d.Attempts, &d.Reply); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
 // ---- unsubscribes ----
 
 // Unsubscribe records that an address wants no more mail.
@@ -734,11 +716,4 @@ func (s *Store) Unsubscribe(ctx context.Context, email string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO unsubscribes (email_key, at) VALUES (?, ?)`, key, now())
 		return err
 	})
-}
-
-// Unsubscribed reports whether an address has unsubscribed.
-func (s *Store) Unsubscribed(ctx context.Context, email string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM unsubscribes WHERE email_key = ?`, syndicate.EmailKey(email)).Scan(&n)
-	return n > 0, err
 }
