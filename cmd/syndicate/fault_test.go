@@ -72,3 +72,29 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestDigest_Auth: with a username set, the digest logs in (AUTH PLAIN,
+// allowed without TLS only to localhost); a wrong password fails the run
+// and never shows the password.
+func TestDigest_Auth(t *testing.T) {
+	const password = "smtp-SECRET-pass"
+	e, relay := digestEnv(t, 5, "")
+	relay.RequireAuth("brief", password)
+	cfg := strings.Replace(readFile(t, e.path("config.yaml")), "tls: none,", `tls: none, username: brief, password: "${SMTP_PASSWORD}",`, 1)
+	e.write("config.yaml", cfg)
+	e.vars = append(e.vars, "SMTP_PASSWORD=wrong-"+password)
+	r := e.run("digest")
+	if r.code != 2 || relay.Delivered() != 0 || !strings.Contains(r.stderr, "refused the login") {
+		t.Fatalf("a wrong password: %s", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, password) {
+		t.Error("the password was printed")
+	}
+	e.vars = append(e.vars, "SMTP_PASSWORD="+password)
+	if r := e.run("digest"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if relay.Authenticated() == 0 || relay.Delivered() != 5 {
+		t.Errorf("logged in %d times, delivered %d", relay.Authenticated(), relay.Delivered())
+	}
+}

@@ -108,6 +108,9 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 			fmt.Fprintln(a.env.Stderr, "stopped: the readers not yet mailed get the digest on the next run")
 			return nil
 		}
+		if errors.Is(err, mail.ErrAuth) {
+			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: check email.smtp.username (%s:%d) and the password in its environment variable", err, a.cfg.Path, max(1, a.cfg.Line("email.smtp.username")))}
+		}
 		return err
 	}
 	if rep.Failed > 0 {

@@ -454,6 +454,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	oneOf("email.smtp.tls", e.SMTP.TLS, "starttls", "tls", "none")
+	if e.SMTP.Username != "" && e.SMTP.TLS == "none" && !isLoopback(e.SMTP.Host) {
+		add("email.smtp.tls", "none with a username would send the password in clear: use starttls or tls (none is for a relay on localhost)")
+	}
 	if e.SMTP.Port < 1 || e.SMTP.Port > 65535 {
 		add("email.smtp.port", "%d is not a port (1-65535)", e.SMTP.Port)
 	}

@@ -74,6 +74,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"bad duration", "mastodon:\n  timeout: soon\n", ":2: mastodon.timeout: want a duration"},
 		{"key twice", "state: a\nstate: b\n", ":2: state: given twice"},
 		{"bad listen", "http:\n  listen: nowhere\n", ":2: http.listen:"},
+		{"password in clear", "email:\n  smtp:\n    host: mail.example.org\n    username: u\n    tls: none\n", ":5: email.smtp.tls: none with a username"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

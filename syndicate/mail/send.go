@@ -47,6 +47,9 @@ type Job struct {
 // the readers not yet tried keep no outcome and the next run sends them.
 var ErrRelayDown = errors.New("the mail relay cannot be reached")
 
+// ErrAuth is returned when the relay refuses the username and password.
+var ErrAuth = errors.New("the mail relay refused the login")
+
 // Send sends the jobs over opts.Connections connections, each dialled once
 // and reused for many messages, and reports one outcome per job it tried.
 // A job taken when the relay went down is reported temporary (its outcome
@@ -146,6 +149,9 @@ func dial(ctx context.Context, opts SMTPOptions) (*conn, error) {
 		dctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		sc, err := gc.DialToSMTPClientWithContext(dctx)
 		cancel()
+		if err != nil && strings.Contains(err.Error(), "SMTP AUTH failed") {
+			return nil, fmt.Errorf("%w (email.smtp.username and password)", ErrAuth)
+		}
 		if err == nil {
 			eight, _ := sc.Extension("8BITMIME")
 			pipe, _ := sc.Extension("PIPELINING")
@@ -387,7 +393,14 @@ func newClient(opts SMTPOptions) (*gomail.Client, error) {
 		o = append(o, gomail.WithTLSPolicy(gomail.TLSMandatory))
 	}
 	if opts.Username != "" {
-		o = append(o, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover), gomail.WithUsername(opts.Username), gomail.WithPassword(opts.Password))
+		// Over TLS go-mail picks the best mechanism the relay offers;
+		// without (a relay on localhost: config validation refuses any
+		// other) only PLAIN is left.
+		mech := gomail.SMTPAuthAutoDiscover
+		if opts.TLS == "none" {
+			mech = gomail.SMTPAuthPlainNoEnc
+		}
+		o = append(o, gomail.WithSMTPAuth(mech), gomail.WithUsername(opts.Username), gomail.WithPassword(opts.Password))
 	}
 	c, err := gomail.NewClient(opts.Host, o...)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -56,6 +57,9 @@ type Server struct {
 	onDelivered func(count int)
 	discard     bool
 	delivered   int
+	username    string // when set, AUTH PLAIN with these is required
+	password    string
+	authed      int
 }
 
 // New starts a server on 127.0.0.1.
@@ -116,6 +120,16 @@ func (s *Server) Up() error {
 	return nil
 }
 
+// RequireAuth makes the relay demand AUTH PLAIN with these credentials.
+func (s *Server) RequireAuth(username, password string) {
+	s.mu.Lock()
+	s.username, s.password = username, password
+	s.mu.Unlock()
+}
+
+// Authenticated is the number of successful AUTH commands.
+func (s *Server) Authenticated() int { s.mu.Lock(); defer s.mu.Unlock(); return s.authed }
+
 // SetReply sets the RCPT TO decision.
 func (s *Server) SetReply(r Reply) { s.mu.Lock(); s.reply = r; s.mu.Unlock() }
 
@@ -160,17 +174,39 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 type session struct {
-	s    *Server
-	conn *smtp.Conn
-	from string
-	to   []string
+	s      *Server
+	conn   *smtp.Conn
+	from   string
+	to     []string
+	authed bool
 }
 
-func (x *session) AuthPlain(username, password string) error { return nil }
-func (x *session) Reset()                                    { x.from, x.to = "", nil }
-func (x *session) Logout() error                             { return nil }
+func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Logout() error { return nil }
+
+// AuthMechanisms and Auth offer AUTH PLAIN (go-smtp's AuthSession).
+func (x *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (x *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		x.s.mu.Lock()
+		defer x.s.mu.Unlock()
+		if username != x.s.username || password != x.s.password {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+		}
+		x.authed = true
+		x.s.authed++
+		return nil
+	}), nil
+}
 
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	x.s.mu.Lock()
+	need := x.s.username != ""
+	x.s.mu.Unlock()
+	if need && !x.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	}
 	x.from = from
 	return nil
 }
