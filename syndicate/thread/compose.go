@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 	"unicode"
@@ -74,7 +75,7 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 			chunks = append(chunks, parts)
 			n += len(parts)
 		}
-		if !opts.Numbering || len(fmt.Sprint(n)) <= len(fmt.Sprint(total)) {
+		if !opts.Numbering || len(strconv.Itoa(n)) <= len(strconv.Itoa(total)) {
 			total = n
 			break
 		}
@@ -120,7 +121,7 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	return t, nil
 }
 
-func numberSuffix(i, n int) string { return fmt.Sprintf("\n\n%d/%d", i, n) }
+func numberSuffix(i, n int) string { return "\n\n" + strconv.Itoa(i) + "/" + strconv.Itoa(n) }
 
 var blankLines = regexp.MustCompile(`\n{3,}`)
 
