@@ -176,6 +176,9 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // parse decodes the front matter text; firstLine is the file line its
 // first line sits on, so every error points into the file.
 func (fm *frontMatter) parse(src string, firstLine int) *Error {
+	if doc, ok := simpleYAML(src); ok {
+		return fm.fromNode(doc, firstLine)
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		line := firstLine
@@ -189,6 +192,11 @@ func (fm *frontMatter) parse(src string, firstLine int) *Error {
 		}
 		return &Error{Line: line, Msg: "front matter: " + msg}
 	}
+	return fm.fromNode(&doc, firstLine)
+}
+
+// fromNode reads the front matter's node tree.
+func (fm *frontMatter) fromNode(doc *yaml.Node, firstLine int) *Error {
 	if len(doc.Content) == 0 {
 		return nil // empty front matter
 	}
