@@ -132,17 +132,6 @@ func (d *Daemon) Start() {
 	}
 }
 
-// Next returns when a job runs next.
-func (d *Daemon) Next(name string) time.Time {
-	d.mu.Lock()
-	id, ok := d.entries[name]
-	d.mu.Unlock()
-	if !ok {
-		return time.Time{}
-	}
-	return d.cron.Entry(id).Next
-}
-
 func (d *Daemon) next(id cron.EntryID) string {
 	return d.cron.Entry(id).Next.In(d.loc).Format(time.RFC3339)
 }
