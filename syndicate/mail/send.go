@@ -52,10 +52,12 @@ var ErrAuth = errors.New("the mail relay refused the login")
 
 // Send sends the jobs over opts.Connections connections, each dialled once
 // and reused for many messages, and reports one outcome per job it tried.
-// A job taken when the relay went down is reported temporary (its outcome
-// is unknown: it is sent again later, the only way a reader can get a
-// copy twice). Send returns when jobs is closed and drained, or with
-// ErrRelayDown, or when ctx is done (after the message in hand).
+// A message whose connection broke mid-send is reported temporary: its
+// outcome is unknown and it is sent again later, the only way a reader can
+// get a copy twice. A job taken when no connection can be made gets no
+// outcome at all, so its reader stays pending. Send returns when jobs is
+// closed and drained, or with ErrRelayDown, or when ctx is done (after the
+// message in hand).
 func Send(ctx context.Context, opts SMTPOptions, jobs <-chan Job, outcomes chan<- syndicate.Outcome) error {
 	if opts.Connections < 1 {
 		opts.Connections = 1
