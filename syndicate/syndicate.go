@@ -173,7 +173,6 @@ type Delivery struct {
 	Reader   Reader
 	State    string // pending, sent, temp, failed
 	Attempts int
-	Reply    string
 }
 
 // Delivery states.

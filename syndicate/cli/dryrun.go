@@ -22,17 +22,43 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
 
-// readState opens the state read-only for a dry run; it returns nil when
-// there is no state yet (nothing was posted or mailed).
-func (a *app) readState(ctx context.Context) (*store.Store, error) {
+// view is what a dry run reads, once: the articles, and what the state
+// records of them when one exists (opened read-only: nothing is written).
+type view struct {
+	set      article.Set
+	records  map[string]syndicate.ArticleRecord
+	digested map[string]bool
+	digests  []syndicate.DigestRecord // the newest few
+	secret   []byte                   // the unsubscribe secret; nil before the first send
+}
+
+func (a *app) readView(ctx context.Context) (view, error) {
+	var v view
+	var err error
+	if v.set, err = a.articles(); err != nil {
+		return v, err
+	}
 	st, err := store.OpenReadOnly(ctx, a.cfg.State)
 	if errors.Is(err, store.ErrNoState) {
-		return nil, nil
+		return v, nil // nothing was posted or mailed yet
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state (%s): %w", a.cfg.State, err)
+		return v, fmt.Errorf("state (%s): %w", a.cfg.State, err)
 	}
-	return st, nil
+	defer st.Close()
+	if v.records, err = st.ArticleRecords(ctx); err != nil {
+		return v, err
+	}
+	if v.digested, err = st.DigestedArticles(ctx); err != nil {
+		return v, err
+	}
+	if v.digests, err = st.Digests(ctx, 5); err != nil {
+		return v, err
+	}
+	if v.secret, err = st.Secret(ctx, "unsubscribe"); err != nil {
+		return v, err
+	}
+	return v, nil
 }
 
 // check validates the config (load did) and every article, template and
@@ -67,12 +93,12 @@ func (a *app) check(ctx context.Context, args []string) error {
 	}
 	readers := 0
 	if a.cfg.Email.Subscribers != "" {
-		n, skipped, err := subscriber.Count(a.cfg.Email.Subscribers)
+		sum, err := subscriber.Scan(a.cfg.Email.Subscribers)
 		if err != nil {
 			problems = append(problems, err)
 		}
-		readers = n
-		problems = append(problems, skipped...)
+		readers = sum.Readers
+		problems = append(problems, sum.Skipped...)
 	}
 	a.printProblems(problems)
 	fmt.Fprintf(a.env.Stdout, "%d article(s) read, %d subscriber(s), %d problem(s)\n", len(set.Articles), readers, len(problems))
@@ -105,25 +131,11 @@ type mediaJSON struct {
 	Description string `json:"description"`
 }
 
-// pendingThreads loads the articles and composes the threads a post run
-// would make now. all ignores the per-run cap.
-func (a *app) pendingThreads(ctx context.Context, lim syndicate.Limits, all bool) ([]syndicate.Thread, job.PostPlan, []error, error) {
-	set, err := a.articles()
-	if err != nil {
-		return nil, job.PostPlan{}, nil, err
-	}
-	var records map[string]syndicate.ArticleRecord
-	st, err := a.readState(ctx)
-	if err != nil {
-		return nil, job.PostPlan{}, nil, err
-	}
-	if st != nil {
-		defer st.Close()
-		if records, err = st.ArticleRecords(ctx); err != nil {
-			return nil, job.PostPlan{}, nil, err
-		}
-	}
-	plan := job.SelectPosts(set.Articles, records, a.env.Now())
+// pendingThreads composes the threads a post run would make now; the
+// problems are the articles' and the compositions'. all ignores the
+// per-run cap.
+func (a *app) pendingThreads(v view, lim syndicate.Limits, all bool) ([]syndicate.Thread, job.PostPlan, []error, error) {
+	plan := job.SelectPosts(v.set.Articles, v.records, a.env.Now())
 	due := plan.Due
 	if c := a.cfg.Mastodon.MaxThreadsPerRun; !all && c > 0 && len(due) > c {
 		due = due[:c]
@@ -132,7 +144,7 @@ func (a *app) pendingThreads(ctx context.Context, lim syndicate.Limits, all bool
 	if err != nil {
 		return nil, plan, nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	problems := set.Problems
+	problems := v.set.Problems
 	var threads []syndicate.Thread
 	for _, art := range due {
 		t, err := thread.Compose(art, opts)
@@ -148,7 +160,11 @@ func (a *app) pendingThreads(ctx context.Context, lim syndicate.Limits, all bool
 // postDryRun prints the threads that would be posted now.
 func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 	lim := a.dryRunLimits()
-	threads, plan, problems, err := a.pendingThreads(ctx, lim, all)
+	v, err := a.readView(ctx)
+	if err != nil {
+		return err
+	}
+	threads, plan, problems, err := a.pendingThreads(v, lim, all)
 	if err != nil {
 		return err
 	}
@@ -259,78 +275,42 @@ type pendingDigest struct {
 	Envelope mail.Envelope
 }
 
-func (a *app) previewDigest(ctx context.Context) (*pendingDigest, []error, error) {
-	set, err := a.articles()
-	if err != nil {
-		return nil, nil, err
-	}
-	var secret []byte
-	done := map[string]bool{}
-	st, err := a.readState(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if st != nil {
-		defer st.Close()
-		if done, err = st.DigestedArticles(ctx); err != nil {
-			return nil, nil, err
-		}
-		if secret, err = st.Secret(ctx, "unsubscribe"); err != nil {
-			return nil, nil, err
-		}
-	}
+func (a *app) previewDigest(v view) (*pendingDigest, error) {
 	var fresh []*syndicate.Article
-	for _, art := range set.Articles {
-		if !done[art.ID] {
+	for _, art := range v.set.Articles {
+		if !v.digested[art.ID] {
 			fresh = append(fresh, art)
 		}
 	}
 	pd := &pendingDigest{Digest: digest.New(fresh, a.env.Now().In(a.cfg.Location()))}
 	if a.cfg.Email.Subscribers != "" {
-		n, skipped, err := subscriber.Count(a.cfg.Email.Subscribers)
+		sum, err := subscriber.Scan(a.cfg.Email.Subscribers)
 		if err != nil {
-			return nil, set.Problems, &ExitError{Code: ExitUsage, Err: fmt.Errorf("email.subscribers (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("email.subscribers")), err)}
+			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("email.subscribers (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("email.subscribers")), err)}
 		}
-		pd.Readers, pd.Skipped = n, skipped
-		if n > 0 {
-			l, err := subscriber.Open(a.cfg.Email.Subscribers)
-			if err != nil {
-				return nil, nil, err
-			}
-			for {
-				r, err := l.Next()
-				if err == nil {
-					pd.First = r
-					break
-				}
-				if err == io.EOF {
-					break
-				}
-			}
-			l.Close()
-		}
+		pd.Readers, pd.Skipped, pd.First = sum.Readers, sum.Skipped, sum.First
 	}
 	if pd.First.Email == "" {
 		pd.First = syndicate.Reader{Email: "reader@example.org", Name: "Reader"}
 		pd.Sample = true
 	}
 	if len(pd.Digest.Articles) == 0 {
-		return pd, set.Problems, nil
+		return pd, nil
 	}
 	r, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName())
 	if err != nil {
-		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 	from := a.cfg.Email.From
 	if from == "" {
 		from = "Digest <digest@example.org>"
 	}
 	if pd.Envelope, err = mail.NewEnvelope(from, a.cfg.Email.ListID, "preview", pd.Digest.Date); err != nil {
-		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 	token := "dry-run-token"
-	if len(secret) > 0 {
-		token = unsubscribe.Token(secret, pd.Envelope.ListID, pd.First.Email)
+	if len(v.secret) > 0 {
+		token = unsubscribe.Token(v.secret, pd.Envelope.ListID, pd.First.Email)
 	}
 	base := a.cfg.Email.UnsubscribeURL
 	if base == "" {
@@ -338,17 +318,22 @@ func (a *app) previewDigest(ctx context.Context) (*pendingDigest, []error, error
 	}
 	pd.Unsub = unsubscribe.Link(base, token)
 	if pd.Message, err = r.Render(pd.Digest, pd.First, pd.Unsub); err != nil {
-		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	return pd, set.Problems, nil
+	return pd, nil
 }
 
 // digestDryRun prints the digest that would be sent now.
 func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) error {
-	pd, problems, err := a.previewDigest(ctx)
+	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
+	pd, err := a.previewDigest(v)
+	if err != nil {
+		return err
+	}
+	problems := v.set.Problems
 	// Skipped subscriber rows are reported, not failures of the run
 	// ("syndicate check" exits 1 for them).
 	a.printProblems(problems)
@@ -449,11 +434,15 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	lim := a.dryRunLimits()
-	threads, _, problems, err := a.pendingThreads(ctx, lim, true)
+	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
-	pd, _, err := a.previewDigest(ctx)
+	threads, _, problems, err := a.pendingThreads(v, lim, true)
+	if err != nil {
+		return err
+	}
+	pd, err := a.previewDigest(v)
 	if err != nil {
 		return err
 	}

@@ -163,7 +163,11 @@ func (a *app) postTick(ctx context.Context, st *store.Store) error {
 
 // postDryTick logs what a post tick would do.
 func (a *app) postDryTick(ctx context.Context) error {
-	threads, _, problems, err := a.pendingThreads(ctx, a.dryRunLimits(), false)
+	v, err := a.readView(ctx)
+	if err != nil {
+		return err
+	}
+	threads, _, problems, err := a.pendingThreads(v, a.dryRunLimits(), false)
 	if err != nil {
 		return err
 	}
@@ -180,11 +184,15 @@ func (a *app) postDryTick(ctx context.Context) error {
 
 // digestDryTick logs what a digest tick would do.
 func (a *app) digestDryTick(ctx context.Context) error {
-	pd, problems, err := a.previewDigest(ctx)
+	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
-	a.printProblems(problems)
+	pd, err := a.previewDigest(v)
+	if err != nil {
+		return err
+	}
+	a.printProblems(v.set.Problems)
 	if len(pd.Digest.Articles) == 0 {
 		a.log.Info("dry run: this tick would send no digest (no new articles)")
 		return nil

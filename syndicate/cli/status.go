@@ -45,26 +45,12 @@ func (a *app) status(ctx context.Context, args []string) error {
 	if err := a.load(); err != nil {
 		return err
 	}
-	set, err := a.articles()
+	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
-	a.printProblems(set.Problems)
-	records := map[string]syndicate.ArticleRecord{}
-	var digests []syndicate.DigestRecord
-	st, err := a.readState(ctx)
-	if err != nil {
-		return err
-	}
-	if st != nil {
-		defer st.Close()
-		if records, err = st.ArticleRecords(ctx); err != nil {
-			return err
-		}
-		if digests, err = st.Digests(ctx, 5); err != nil {
-			return err
-		}
-	}
+	a.printProblems(v.set.Problems)
+	set, records, digests := v.set, v.records, v.digests
 	now := a.env.Now()
 	nextTick := time.Time{}
 	if spec := a.cfg.Schedule.Post; spec != "" {

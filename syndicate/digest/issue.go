@@ -54,7 +54,7 @@ func (is *Issue) Render(reader syndicate.Reader, unsubscribeURL string) (Message
 	exact := is.exact
 	if !ok && !exact {
 		var err error
-		sk, err = is.prepare(reader, fields)
+		sk, err = is.prepare(fields)
 		if err != nil {
 			is.mu.Unlock()
 			return Message{}, err
@@ -131,7 +131,7 @@ func readerWith(fields []field, value func(i int, f field) string) (syndicate.Re
 
 // prepare renders the skeleton of a shape and checks it with a probe. It
 // returns nil when the templates need exact rendering.
-func (is *Issue) prepare(_ syndicate.Reader, fields []field) (*skeleton, error) {
+func (is *Issue) prepare(fields []field) (*skeleton, error) {
 	markReader, markUnsub := readerWith(fields, func(i int, f field) string {
 		if f.value == "" {
 			return ""

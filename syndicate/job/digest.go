@@ -177,7 +177,7 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		return unsubscribe.Link(d.Config.Email.UnsubscribeURL, unsubscribe.Token(secret, env.ListID, email))
 	}
 
-	total, err := countPending(ctx, d.Ledger, rec.ID)
+	total, err := d.Ledger.CountPending(ctx, rec.ID, MaxAttempts)
 	if err != nil {
 		return rep, err
 	}
@@ -205,7 +205,7 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		rep.Temporary += counts.temp
 		rep.Failed += counts.failed
 		if err != nil {
-			rep.Pending, _ = countPending(ctx, d.Ledger, rec.ID)
+			rep.Pending, _ = d.Ledger.CountPending(ctx, rec.ID, MaxAttempts)
 			return rep, err
 		}
 		if counts.temp == 0 {
@@ -217,7 +217,7 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		return rep, err
 	}
 	rep.Failed += gaveUp
-	if rep.Pending, err = countPending(ctx, d.Ledger, rec.ID); err != nil {
+	if rep.Pending, err = d.Ledger.CountPending(ctx, rec.ID, MaxAttempts); err != nil {
 		return rep, err
 	}
 	if rep.Pending == 0 {
@@ -262,11 +262,6 @@ func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, erro
 		}
 	}
 	return added, skipped, flush()
-}
-
-// countPending counts the readers without a final outcome.
-func countPending(ctx context.Context, l DigestLedger, id int64) (int, error) {
-	return l.CountPending(ctx, id, MaxAttempts)
 }
 
 type passCounts struct{ sent, temp, failed int }

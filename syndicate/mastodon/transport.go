@@ -21,15 +21,8 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKey{}, key)
 }
 
-// RateLimit is what the server said in its X-RateLimit-* headers.
-type RateLimit struct {
-	Limit     int
-	Remaining int
-	Reset     time.Time
-}
-
-// transport adds what go-mastodon lacks: the Idempotency-Key header, the
-// rate-limit headers, and a 429 answered by waiting until X-RateLimit-Reset
+// transport adds what go-mastodon lacks: the Idempotency-Key header, and
+// a 429 answered by waiting until X-RateLimit-Reset
 // (an ISO 8601 time) instead of go-mastodon's blind backoff of up to hours.
 // It never lets go-mastodon see a 429.
 type transport struct {
@@ -60,24 +53,24 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-		rl := t.record(resp.Header)
 		if resp.StatusCode != http.StatusTooManyRequests {
 			return resp, nil
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()
 		// Nothing was created: waiting for the reset and retrying is safe.
+		reset := t.reset(resp.Header)
 		wait := time.Second
-		if !rl.Reset.IsZero() {
-			wait = rl.Reset.Sub(t.now()) + 500*time.Millisecond
+		if !reset.IsZero() {
+			wait = reset.Sub(t.now()) + 500*time.Millisecond
 		}
 		if wait < time.Second {
 			wait = time.Second
 		}
 		if wait > t.maxWait || attempt >= 20 {
-			return nil, fmt.Errorf("%w: reset at %s is beyond the %s this run waits", ErrRateLimited, rl.Reset.Format(time.RFC3339), t.maxWait)
+			return nil, fmt.Errorf("%w: reset at %s is beyond the %s this run waits", ErrRateLimited, reset.Format(time.RFC3339), t.maxWait)
 		}
-		t.log.Info("rate limited: waiting for the reset", "wait", wait.Round(time.Second), "reset", rl.Reset.Format(time.RFC3339), "path", req.URL.Path)
+		t.log.Info("rate limited: waiting for the reset", "wait", wait.Round(time.Second), "reset", reset.Format(time.RFC3339), "path", req.URL.Path)
 		if err := t.sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
@@ -92,19 +85,20 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (t *transport) record(h http.Header) RateLimit {
-	var rl RateLimit
-	rl.Limit, _ = strconv.Atoi(h.Get("X-RateLimit-Limit"))
-	rl.Remaining, _ = strconv.Atoi(h.Get("X-RateLimit-Remaining"))
-	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
-		// ISO 8601; some servers and proxies send seconds instead.
-		if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			rl.Reset = ts
-		} else if secs, err := strconv.ParseFloat(v, 64); err == nil {
-			rl.Reset = t.now().Add(time.Duration(secs * float64(time.Second)))
-		}
+// reset is when the server's rate limit resets (X-RateLimit-Reset: an
+// ISO 8601 time; some servers and proxies send seconds instead), or zero.
+func (t *transport) reset(h http.Header) time.Time {
+	v := strings.TrimSpace(h.Get("X-RateLimit-Reset"))
+	if v == "" {
+		return time.Time{}
 	}
-	return rl
+	if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return ts
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		return t.now().Add(time.Duration(secs * float64(time.Second)))
+	}
+	return time.Time{}
 }
 
 // cancelOnClose ends an attempt's context when its body is closed.

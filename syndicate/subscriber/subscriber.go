@@ -140,25 +140,33 @@ func csvMessage(err error) string {
 	return err.Error()
 }
 
-// Count reads a whole list and returns the number of valid readers and
-// the rows that were skipped.
-func Count(path string) (int, []error, error) {
+// Summary is what one pass over a list finds.
+type Summary struct {
+	Readers int              // valid, distinct readers
+	First   syndicate.Reader // the first of them (a dry run renders for it)
+	Skipped []error          // the rows that were skipped
+}
+
+// Scan reads a whole list once.
+func Scan(path string) (Summary, error) {
 	l, err := Open(path)
 	if err != nil {
-		return 0, nil, err
+		return Summary{}, err
 	}
 	defer l.Close()
-	n := 0
-	var skipped []error
+	var s Summary
 	for {
-		_, err := l.Next()
+		r, err := l.Next()
 		if err == io.EOF {
-			return n, skipped, nil
+			return s, nil
 		}
 		if err != nil {
-			skipped = append(skipped, err)
+			s.Skipped = append(s.Skipped, err)
 			continue
 		}
-		n++
+		if s.Readers == 0 {
+			s.First = r
+		}
+		s.Readers++
 	}
 }
