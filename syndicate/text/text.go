@@ -16,7 +16,7 @@ import (
 // trimmed. Newsroom exports are full of U+00A0 next to ordinary spaces; two
 // spaces would count twice against the post limit and look wrong.
 func Normalize(s string) string {
-	if isPlainASCII(s) || isNormal(s) {
+	if IsPlainASCII(s) || isNormal(s) {
 		return s
 	}
 	s = norm.NFC.String(s)
@@ -84,9 +84,9 @@ func isNormal(s string) bool {
 	return !prevSpace && norm.NFC.IsNormalString(s)
 }
 
-// isPlainASCII reports whether s is ASCII with single spaces between words
+// IsPlainASCII reports whether s is ASCII with single spaces between words
 // and none at the ends: already normal.
-func isPlainASCII(s string) bool {
+func IsPlainASCII(s string) bool {
 	if s == "" {
 		return true
 	}

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
+
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 // Split cuts text into pieces for which fits is true. It packs whole
@@ -15,18 +17,18 @@ import (
 // non-space character of text in order (invalid UTF-8 aside, which
 // becomes U+FFFD). fits must accept any single
 // grapheme cluster for Split to keep every piece within it.
-func Split(text string, fits func(string) bool) []string {
+func Split(s string, fits func(string) bool) []string {
 	// Posts are UTF-8: a broken sequence becomes U+FFFD rather than bytes
 	// that the grapheme segmentation would drop.
-	text = strings.ToValidUTF8(text, "\uFFFD")
-	if !isSingleSpaced(text) {
-		text = strings.Join(strings.Fields(text), " ")
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if !text.IsPlainASCII(s) { // plain text is already what Fields would make it
+		s = strings.Join(strings.Fields(s), " ")
 	}
-	if text == "" {
+	if s == "" {
 		return nil
 	}
-	if fits(text) {
-		return []string{text}
+	if fits(s) {
+		return []string{s}
 	}
 	var pieces []string
 	var cur []token // the piece being filled
@@ -52,7 +54,7 @@ func Split(text string, fits func(string) bool) []string {
 		}
 		return false
 	}
-	for _, sentence := range sentences(tokens(text)) {
+	for _, sentence := range sentences(tokens(s)) {
 		if tryAdd(sentence) {
 			continue
 		}
@@ -77,21 +79,6 @@ func Split(text string, fits func(string) bool) []string {
 	}
 	emit()
 	return pieces
-}
-
-// isSingleSpaced reports ASCII text with words separated by single
-// spaces and no space at the ends: what Split would make of it anyway.
-// (Other text takes the slower, general path.)
-func isSingleSpaced(s string) bool {
-	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || c < ' ' || (c == ' ' && s[i+1] == ' ') {
-			return false
-		}
-	}
-	return true
 }
 
 // token is a word, or a part of a word that ends a sentence in a script
