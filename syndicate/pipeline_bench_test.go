@@ -94,7 +94,8 @@ func benchmarkPipeline(b *testing.B, n, workers int) {
 			}
 			batch = append(batch, a)
 			if len(batch) == cap(batch) || i == len(files)-1 {
-				m, err := r.Render(digest.New(batch, day), reader, "https://e.org/u")
+				dg, _ := digest.New(batch, day, 0)
+				m, err := r.Render(dg, reader, "https://e.org/u")
 				if err != nil {
 					return err
 				}

@@ -61,6 +61,11 @@ type Limits struct {
 	URLLength        int // every URL counts as this many characters
 	MaxMedia         int // attachments per post
 	DescriptionLimit int // alt text length
+	// ImageSizeLimit is the largest picture the server takes, in bytes
+	// (0: it does not say); ImageTypes the MIME types it takes (none: it
+	// does not say).
+	ImageSizeLimit int64
+	ImageTypes     []string
 }
 
 // DefaultLimits are Mastodon's stock values, used by dry runs and when a
@@ -92,6 +97,14 @@ type Post struct {
 type Media struct {
 	File        string
 	Description string
+}
+
+// Picture is an image read for posting: its file name, its MIME type as
+// its bytes say, and the bytes.
+type Picture struct {
+	Name string
+	Type string
+	Data []byte
 }
 
 // Reader is one digest subscriber.
@@ -136,6 +149,8 @@ type PlannedPost struct {
 	Language       string
 	MediaFile      string
 	MediaAlt       string
+	// IdempotencyKey is set when the post is sent: it depends on the
+	// status the post replies to (see job.IdempotencyKey).
 	IdempotencyKey string
 	// AttemptedAt is set once a request may have reached the server.
 	AttemptedAt time.Time
@@ -161,7 +176,8 @@ type DigestRecord struct {
 	State       string // preparing, sending, done
 	CreatedAt   time.Time
 	CompletedAt time.Time
-	Articles    int
+	Articles    int // mailed in full
+	Omitted     int // beyond email.max_articles: one line, counted as mailed
 	Sent        int
 	Failed      int
 	Pending     int
@@ -216,7 +232,7 @@ type Poster interface {
 	// the post's idempotency key.
 	Post(ctx context.Context, p PlannedPost, inReplyTo string, mediaIDs []string) (Status, error)
 	// Upload uploads a picture with its alt text, ready to attach.
-	Upload(ctx context.Context, file, description string) (string, error)
+	Upload(ctx context.Context, pic Picture, description string) (string, error)
 	// FindPosted finds a status of the account, created since the given
 	// time, replying to inReplyTo with the given text.
 	FindPosted(ctx context.Context, inReplyTo, text string, since time.Time) (Status, bool, error)

@@ -27,7 +27,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "second signal: stopping now")
 		os.Exit(130)
 	}()
-	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now})
+	// SIGUSR1 asks the daemon to run the post job now, SIGUSR2 the digest
+	// job (breaking news need not wait for the next tick).
+	runNow := make(chan string, 4)
+	usr := make(chan os.Signal, 4)
+	signal.Notify(usr, syscall.SIGUSR1, syscall.SIGUSR2)
+	go func() {
+		for sig := range usr {
+			job := "post"
+			if sig == syscall.SIGUSR2 {
+				job = "digest"
+			}
+			select {
+			case runNow <- job:
+			default: // one request of each is enough
+			}
+		}
+	}()
+	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now, RunNow: runNow})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)

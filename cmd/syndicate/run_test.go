@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,11 +37,26 @@ func get(t *testing.T, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// yearly is a schedule whose tick never comes during a test: the tests
+// run the jobs with SIGUSR1 (post) and SIGUSR2 (digest), as an operator
+// may, since a schedule more often than once a minute is refused.
+const yearly = `"0 0 1 1 *"`
+
+// runNow asks the daemon to run its post job (SIGUSR1) or digest job
+// (SIGUSR2) now, once it has started (before, the signal would kill it).
+func runNow(t *testing.T, p *os.Process, log *syncBuffer, sig syscall.Signal) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the daemon to start", func() bool { return strings.Contains(log.String(), "scheduled") })
+	if err := p.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRun_Daemon(t *testing.T) {
 	srv := mastotest.New(token)
 	defer srv.Close()
 	port := freePort(t)
-	extra := mastodonConfig(srv, "") + fmt.Sprintf("schedule: {post: \"@every 1s\", digest: \"@every 2s\"}\nhttp: {listen: \"127.0.0.1:%d\"}\n", port)
+	extra := mastodonConfig(srv, "") + fmt.Sprintf("articles_settle: 0s\nschedule: {post: %s, digest: %s}\nhttp: {listen: \"127.0.0.1:%d\"}\n", yearly, yearly, port)
 	e, relay := digestEnv(t, 20, extra, "shehbaz-sharif-putin-letters.txt", "harbour-library-reopens.md")
 	daemon, _, stderr := e.command("--log-format", "json", "run")
 	if err := daemon.Start(); err != nil {
@@ -56,12 +72,17 @@ func TestRun_Daemon(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	eventually(t, 10*time.Second, "/healthz", func() bool { code, _ := get(t, base+"/healthz"); return code == 200 })
 
+	runNow(t, daemon.Process, stderr, syscall.SIGUSR1)
+	runNow(t, daemon.Process, stderr, syscall.SIGUSR2)
 	eventually(t, 15*time.Second, "both jobs", func() bool { return len(srv.Statuses()) == 8 && relay.Delivered() == 20 })
 	wantThreads(t, srv, map[string]int{"shehbaz-sharif-putin-letters": 4, "harbour-library-reopens": 4})
 
 	// An article dropped into the folder while it runs is posted and mailed.
 	e.write("articles/breaking.md", "---\ntitle: Breaking news from the harbour\nkey_points: [A ship came in.]\n---\nText.\n")
-	eventually(t, 15*time.Second, "the new article", func() bool { return len(srv.Statuses()) == 10 && relay.Delivered() == 40 })
+	runNow(t, daemon.Process, stderr, syscall.SIGUSR1)
+	eventually(t, 15*time.Second, "the new article's thread", func() bool { return len(srv.Statuses()) == 10 })
+	runNow(t, daemon.Process, stderr, syscall.SIGUSR2)
+	eventually(t, 15*time.Second, "the new article's digest", func() bool { return relay.Delivered() == 40 })
 	if dups := wantEveryReader(t, relay, 20); dups != 20 {
 		t.Errorf("each reader should have 2 digests (20 extra), got %d extra", dups)
 	}
@@ -87,13 +108,14 @@ func TestRun_Daemon(t *testing.T) {
 
 func TestRun_SIGTERMMidDigestThenRestart(t *testing.T) {
 	port := freePort(t)
-	extra := fmt.Sprintf("schedule: {post: \"\", digest: \"@every 1s\"}\nhttp: {listen: \"127.0.0.1:%d\"}\n", port)
+	extra := fmt.Sprintf("schedule: {post: \"\", digest: %s}\nhttp: {listen: \"127.0.0.1:%d\"}\n", yearly, port)
 	e, relay := digestEnv(t, 600, extra, "harbour-library-reopens.md")
 	relay.OnDelivered(func(n int) { time.Sleep(10 * time.Millisecond) }) // a slow relay
 	daemon, _, stderr := e.command("run")
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
+	runNow(t, daemon.Process, stderr, syscall.SIGUSR2)
 	eventually(t, 15*time.Second, "the digest under way", func() bool { return relay.Delivered() >= 100 })
 	sent := time.Now()
 	daemon.Process.Signal(syscall.SIGTERM)
@@ -123,8 +145,12 @@ func TestRun_SIGTERMMidDigestThenRestart(t *testing.T) {
 		restart.Process.Signal(syscall.SIGTERM)
 		restart.Wait()
 	}()
+	runNow(t, restart.Process, stderr2, syscall.SIGUSR2)
 	eventually(t, 20*time.Second, "the rest of the digest", func() bool { return relay.Delivered() >= 600 })
-	time.Sleep(1500 * time.Millisecond) // another tick: nothing more goes out
+	runNow(t, restart.Process, stderr2, syscall.SIGUSR2) // another run: nothing more goes out
+	eventually(t, 10*time.Second, "the second run", func() bool {
+		return strings.Count(stderr2.String(), "running a job now") >= 2 && strings.Count(stderr2.String(), "job done") >= 2
+	})
 	if dups := wantEveryReader(t, relay, 600); dups != 0 {
 		t.Errorf("%d readers mailed twice after a graceful stop\n%s", dups, stderr2)
 	}
@@ -133,12 +159,14 @@ func TestRun_SIGTERMMidDigestThenRestart(t *testing.T) {
 func TestRun_DryRunLogsOnly(t *testing.T) {
 	srv := mastotest.New(token)
 	defer srv.Close()
-	extra := mastodonConfig(srv, "") + "schedule: {post: \"@every 1s\", digest: \"@every 1s\"}\n"
+	extra := mastodonConfig(srv, "") + "schedule: {post: " + yearly + ", digest: " + yearly + "}\n"
 	e, relay := digestEnv(t, 3, extra, "harbour-library-reopens.md")
 	daemon, _, stderr := e.command("run", "--dry-run")
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
+	runNow(t, daemon.Process, stderr, syscall.SIGUSR1)
+	runNow(t, daemon.Process, stderr, syscall.SIGUSR2)
 	eventually(t, 10*time.Second, "dry-run ticks", func() bool {
 		s := stderr.String()
 		return strings.Contains(s, "would post") && strings.Contains(s, "would mail the digest")

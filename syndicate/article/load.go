@@ -3,8 +3,6 @@ package article
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -12,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 )
 
 // Set is the outcome of reading a folder: the articles that parsed and a
@@ -22,22 +21,32 @@ type Set struct {
 }
 
 // LoadDir reads every article file in dir (not its subfolders), sorted by
-// ID. It fails only when the folder itself cannot be read.
+// ID. It fails only when the folder itself cannot be read. Every file is
+// opened inside dir (see package files): a symlink that leaves it, a FIFO,
+// a device or a folder with an article's name is a problem of that file.
+// Pictures are checked inside dir and opts.MediaDirs.
 func LoadDir(dir string, opts Options) (Set, error) {
-	entries, err := os.ReadDir(dir)
+	folder, err := files.OpenFolder(dir)
 	if err != nil {
 		return Set{}, fmt.Errorf("reading articles folder: %w", err)
 	}
-	if opts.FileExists == nil {
-		opts.FileExists = func(p string) bool {
-			fi, err := os.Stat(p)
-			return err == nil && fi.Mode().IsRegular()
-		}
+	defer folder.Close()
+	entries, err := folder.ReadDir()
+	if err != nil {
+		return Set{}, fmt.Errorf("reading articles folder: %w", err)
 	}
-	var paths []string
+	if opts.Images == nil {
+		images, err := files.OpenImages(append([]string{dir}, opts.MediaDirs...)...)
+		if err != nil {
+			return Set{}, fmt.Errorf("media_dirs: %w", err)
+		}
+		defer images.Close()
+		opts.Images = images
+	}
+	var names []string
 	for _, e := range entries {
 		if !e.IsDir() && IsArticleFile(e.Name()) {
-			paths = append(paths, filepath.Join(dir, e.Name()))
+			names = append(names, e.Name())
 		}
 	}
 	// Parse on every core: a newsroom archive is read on every run.
@@ -45,15 +54,15 @@ func LoadDir(dir string, opts Options) (Set, error) {
 		a   *syndicate.Article
 		err error
 	}
-	results := make([]loaded, len(paths))
+	results := make([]loaded, len(names))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(paths)); w++ {
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(names)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(paths); i = int(next.Add(1) - 1) {
-				results[i].a, results[i].err = LoadFile(paths[i], opts)
+			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
+				results[i].a, results[i].err = loadIn(folder, filepath.Join(dir, names[i]), names[i], opts)
 			}
 		}()
 	}
@@ -62,7 +71,7 @@ func LoadDir(dir string, opts Options) (Set, error) {
 	var set Set
 	byID := map[string]string{}
 	for i, r := range results {
-		path, a := paths[i], r.a
+		path, a := filepath.Join(dir, names[i]), r.a
 		if r.err != nil {
 			set.Problems = append(set.Problems, r.err)
 			continue
@@ -78,23 +87,27 @@ func LoadDir(dir string, opts Options) (Set, error) {
 	return set, nil
 }
 
-// LoadFile reads and parses one article file.
+// LoadFile reads and parses one article file, confined to its folder.
 func LoadFile(path string, opts Options) (*syndicate.Article, error) {
-	f, err := os.Open(path)
+	folder, err := files.OpenFolder(filepath.Dir(path))
 	if err != nil {
 		return nil, &Error{Path: path, Line: 1, Msg: fmt.Sprintf("cannot read: %v", errors.Unwrap(err))}
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	defer folder.Close()
+	return loadIn(folder, path, filepath.Base(path), opts)
+}
+
+// loadIn reads name inside folder; path is how errors name it.
+func loadIn(folder *files.Folder, path, name string, opts Options) (*syndicate.Article, error) {
+	data, fi, err := folder.ReadFile(name, MaxSize)
 	if err != nil {
-		return nil, &Error{Path: path, Line: 1, Msg: fmt.Sprintf("cannot read: %v", err)}
-	}
-	if fi.Size() > MaxSize {
-		return nil, &Error{Path: path, Line: 1, Msg: fmt.Sprintf("file is %d bytes, over the %d-byte (1 MiB) limit", fi.Size(), MaxSize)}
-	}
-	// Read one byte past the limit in case the file grew since Stat.
-	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
+		var p *files.Problem
+		if errors.As(err, &p) {
+			if errors.Is(err, files.ErrTooLarge) {
+				return nil, &Error{Path: path, Line: 1, Msg: fmt.Sprintf("file is over the %d-byte (1 MiB) limit for an article; not read", MaxSize)}
+			}
+			return nil, &Error{Path: path, Line: 1, Msg: "file " + p.Reason}
+		}
 		return nil, &Error{Path: path, Line: 1, Msg: fmt.Sprintf("cannot read: %v", err)}
 	}
 	a, err := Parse(path, data, opts)

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
@@ -43,11 +44,24 @@ type Options struct {
 	BaseURL string
 	// Location is the time zone of front-matter dates written without one.
 	Location *time.Location
-	// FileExists reports whether an image file is there; nil skips the check.
-	FileExists func(path string) bool
+	// Images checks a picture an article names (inside the allowed
+	// folders, a regular file, an image by its bytes, within ImageLimit);
+	// nil skips the check. LoadDir sets it for the articles folder and
+	// MediaDirs.
+	Images ImageChecker
+	// ImageLimit is the largest picture accepted (0: files.MaxImageSize).
+	ImageLimit int64
+	// MediaDirs are folders besides the articles folder that pictures may
+	// come from (a static site's static/images).
+	MediaDirs []string
 	// Extract, when set, chooses key points from the body of an article
 	// that has none (see package keypoints); lang is the article's.
 	Extract func(paragraphs []string, lang string) []string
+}
+
+// ImageChecker checks a picture file without reading more than its start.
+type ImageChecker interface {
+	Check(path string, limit int64) (mimeType string, err error)
 }
 
 // ID returns the article ID of a file: its name without the extension.
@@ -66,7 +80,7 @@ func IsArticleFile(name string) bool {
 }
 
 // Parse reads one article from its bytes. path names the file in errors and
-// gives the ID; the file system is only touched through opts.FileExists.
+// gives the ID; the file system is only touched through opts.Images.
 func Parse(path string, data []byte, opts Options) (*syndicate.Article, error) {
 	fail := func(line int, format string, args ...any) (*syndicate.Article, error) {
 		return nil, &Error{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)}
@@ -348,8 +362,14 @@ func (fm *frontMatter) apply(a *syndicate.Article, opts Options) *Error {
 			return &Error{Line: fm.imageLine, Msg: fmt.Sprintf("front matter: image: %q must be relative to the article", img)}
 		}
 		p := filepath.Join(filepath.Dir(a.Path), filepath.FromSlash(img))
-		if opts.FileExists != nil && !opts.FileExists(p) {
-			return &Error{Line: fm.imageLine, Msg: fmt.Sprintf("front matter: image: %s not found", p)}
+		if opts.Images != nil {
+			limit := opts.ImageLimit
+			if limit <= 0 {
+				limit = files.MaxImageSize
+			}
+			if _, err := opts.Images.Check(p, limit); err != nil {
+				return &Error{Line: fm.imageLine, Msg: "front matter: image: " + err.Error()}
+			}
 		}
 		a.Image.Path = p
 	}

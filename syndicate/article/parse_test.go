@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 )
 
 func TestParse_SeedArticle(t *testing.T) {
@@ -216,7 +217,7 @@ func TestParse_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("art.md", tt.src, Options{FileExists: func(string) bool { return false }})
+			_, err := Parse("art.md", tt.src, Options{Images: noImages{}})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -235,6 +236,13 @@ func TestParse_Errors(t *testing.T) {
 	if got, want := err.Error(), "art.md:3: front matter: mapping values are not allowed in this context"; got != want {
 		t.Errorf("YAML error = %q, want %q", got, want)
 	}
+}
+
+// noImages finds no picture anywhere.
+type noImages struct{}
+
+func (noImages) Check(path string, _ int64) (string, error) {
+	return "", &files.Problem{Path: path, Reason: "not found"}
 }
 
 func TestLoadDir_SkipsBrokenAndOthers(t *testing.T) {

@@ -19,8 +19,10 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/keypoints"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 // Env is what a run may touch of the process.
@@ -29,6 +31,9 @@ type Env struct {
 	Stderr io.Writer
 	Getenv func(string) string
 	Now    func() time.Time
+	// RunNow carries requests to run a daemon job now, by name ("post",
+	// "digest"): SIGUSR1 and SIGUSR2 in the program. nil: none.
+	RunNow <-chan string
 }
 
 // ExitError carries the process exit code of a failed run.
@@ -100,6 +105,10 @@ type app struct {
 	cfg        *config.Config
 	log        *slog.Logger
 	metrics    *metrics.Metrics // set by the daemon
+	// settle is how long a changed article file rests before it is
+	// taken: the daemon's articles_settle; 0 for a command run by hand,
+	// which takes files as they are.
+	settle time.Duration
 }
 
 // Run runs the command line with args (without the program name).
@@ -225,7 +234,7 @@ func (a *app) load() error {
 
 // articles reads the articles folder. Problems are returned, not fatal.
 func (a *app) articles() (article.Set, error) {
-	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location(), Extract: a.extractor()})
+	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location(), Extract: a.extractor(), MediaDirs: a.cfg.MediaDirs})
 	if err != nil {
 		return set, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("articles_dir")), err)}
 	}
@@ -243,11 +252,21 @@ func (a *app) extractor() func([]string, string) []string {
 	}
 }
 
-// printProblems writes each problem as "path:line: message".
+// printProblems writes each problem as "path:line: message", escaped
+// for the terminal: a file name cannot forge a line or move the cursor.
 func (a *app) printProblems(problems []error) {
 	for _, p := range problems {
-		fmt.Fprintln(a.env.Stderr, p)
+		fmt.Fprintln(a.env.Stderr, text.Terminal(p.Error()))
 	}
+}
+
+// images opens the folders pictures may be read from.
+func (a *app) images() (*files.Images, error) {
+	im, err := files.OpenImages(append([]string{a.cfg.ArticlesDir}, a.cfg.MediaDirs...)...)
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir or media_dirs (%s): %w", a.cfg.Path, err)}
+	}
+	return im, nil
 }
 
 // limits are the limits a dry run composes with: the configured ones, or

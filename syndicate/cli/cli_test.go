@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate/internal/golden"
+	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
 
 // testNow is the fixed clock of these tests.
@@ -174,7 +175,7 @@ func TestDigestDryRun(t *testing.T) {
 	for h, want := range map[string]string{
 		"To":                    `"Ada" <ada@example.org>`,
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-		"List-Unsubscribe":      "<https://news.example.org/unsubscribe?token=dry-run-token>",
+		"List-Unsubscribe":      "<https://news.example.org/unsubscribe?token=" + unsubscribe.DryRunToken("ada@example.org") + ">",
 		"List-Id":               "<digest.example.org>",
 	} {
 		if got := msg.Header.Get(h); got != want {

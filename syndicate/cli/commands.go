@@ -10,6 +10,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mastodon"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 // openState takes the state's lock and opens it for a live run.
@@ -74,18 +75,24 @@ func (a *app) post(ctx context.Context, args []string) error {
 	a.printProblems(set.Problems)
 
 	if *markPosted {
-		var adopt []*syndicate.Article
-		now := a.env.Now()
-		for _, art := range set.Articles {
-			if !art.Draft && !art.Date.After(now) {
-				adopt = append(adopt, art)
-			}
-		}
-		n, err := st.AdoptArticles(ctx, adopt)
+		records, err := st.ArticleRecords(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.env.Stdout, "recorded %d article(s) as posted without posting; %d already had a record\n", n, len(adopt)-n)
+		var adopt []*syndicate.Article
+		now := a.env.Now()
+		for _, art := range set.Articles {
+			r, known := records[art.ID]
+			if s := job.Classify(art, r, known, now, 0); s != job.Draft && s != job.Waiting {
+				adopt = append(adopt, art)
+			}
+		}
+		posts, mailed, err := st.AdoptArticles(ctx, adopt)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.env.Stdout, "adopted the archive: %d article(s) recorded as posted without posting (%d already had a record) and %d as mailed without mailing; only articles added from now on are posted and mailed\n",
+			posts, len(adopt)-posts, mailed)
 		return partial(set.Problems)
 	}
 	if *retry != "" {
@@ -104,7 +111,12 @@ func (a *app) post(ctx context.Context, args []string) error {
 
 // postWith runs the post job on an open state and reports it.
 func (a *app) postWith(ctx context.Context, st *store.Store, articles []*syndicate.Article, problems []error) error {
-	rep, err := job.Post(ctx, job.PostDeps{Config: a.cfg, Ledger: st, Poster: a.mastodonClient(), Log: a.log, Now: a.env.Now, Retries: 4}, articles)
+	images, err := a.images()
+	if err != nil {
+		return err
+	}
+	defer images.Close()
+	rep, err := job.Post(ctx, job.PostDeps{Config: a.cfg, Ledger: st, Poster: a.mastodonClient(), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}, articles)
 	a.printPostReport(rep)
 	if a.metrics != nil {
 		a.metrics.Posts.WithLabelValues("made").Add(float64(rep.Posts))
@@ -138,12 +150,12 @@ func partial(problems []error) error {
 func (a *app) printPostReport(rep job.PostReport) {
 	parts := []string{"nothing to post"}
 	if n := len(rep.Finished); n > 0 {
-		parts = []string{fmt.Sprintf("posted %d thread(s) (%s)", n, strings.Join(rep.Finished, ", "))}
+		parts = []string{fmt.Sprintf("posted %d thread(s) (%s)", n, text.Terminal(strings.Join(rep.Finished, ", ")))}
 	} else if len(rep.Failed) > 0 {
 		parts = nil
 	}
 	for _, f := range rep.Failed {
-		fmt.Fprintf(a.env.Stderr, "%s: failed: %s\n", f.ArticleID, f.Reason)
+		fmt.Fprintf(a.env.Stderr, "%s: failed: %s\n", text.Terminal(f.ArticleID), text.Terminal(f.Reason))
 	}
 	if n := len(rep.Failed); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed (retry with: syndicate post --retry ID)", n))

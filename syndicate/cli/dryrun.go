@@ -18,6 +18,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/preview"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/subscriber"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
@@ -29,7 +30,6 @@ type view struct {
 	records  map[string]syndicate.ArticleRecord
 	digested map[string]bool
 	digests  []syndicate.DigestRecord // the newest few
-	secret   []byte                   // the unsubscribe secret; nil before the first send
 }
 
 func (a *app) readView(ctx context.Context) (view, error) {
@@ -53,9 +53,6 @@ func (a *app) readView(ctx context.Context) (view, error) {
 		return v, err
 	}
 	if v.digests, err = st.Digests(ctx, 5); err != nil {
-		return v, err
-	}
-	if v.secret, err = st.Secret(ctx, "unsubscribe"); err != nil {
 		return v, err
 	}
 	return v, nil
@@ -101,6 +98,10 @@ func (a *app) check(ctx context.Context, args []string) error {
 		problems = append(problems, sum.Skipped...)
 	}
 	a.printProblems(problems)
+	// Not a problem of an article: a warning, so check still exits 0.
+	for _, w := range store.Exposed(a.cfg.State) {
+		fmt.Fprintf(a.env.Stderr, "warning: state: %s (it holds the unsubscribe key and every reader's address)\n", text.Terminal(w))
+	}
 	fmt.Fprintf(a.env.Stdout, "%d article(s) read, %d subscriber(s), %d problem(s)\n", len(set.Articles), readers, len(problems))
 	if len(problems) > 0 {
 		return ErrPartial
@@ -135,7 +136,7 @@ type mediaJSON struct {
 // problems are the articles' and the compositions'. all ignores the
 // per-run cap.
 func (a *app) pendingThreads(v view, lim syndicate.Limits, all bool) ([]syndicate.Thread, job.PostPlan, []error, error) {
-	plan := job.SelectPosts(v.set.Articles, v.records, a.env.Now())
+	plan := job.SelectPosts(v.set.Articles, v.records, a.env.Now(), a.settle)
 	due := plan.Due
 	if c := a.cfg.Mastodon.MaxThreadsPerRun; !all && c > 0 && len(due) > c {
 		due = due[:c]
@@ -204,7 +205,13 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			fmt.Fprintf(a.env.Stdout, "%d more pending article(s) wait for later runs (mastodon.max_threads_per_run: %d); --all shows them.\n", held, a.cfg.Mastodon.MaxThreadsPerRun)
 		}
 		for _, w := range plan.Waiting {
-			fmt.Fprintf(a.env.Stdout, "%s waits for its date, %s.\n", w.ID, w.Date.Format("2006-01-02 15:04 MST"))
+			fmt.Fprintf(a.env.Stdout, "%s waits for its date, %s.\n", text.Terminal(w.ID), w.Date.Format("2006-01-02 15:04 MST"))
+		}
+		for _, w := range plan.Settling {
+			fmt.Fprintf(a.env.Stdout, "%s changed less than %s ago (articles_settle): it waits for the next tick.\n", text.Terminal(w.ID), a.settle)
+		}
+		for _, w := range plan.Stopped {
+			fmt.Fprintf(a.env.Stdout, "%s became a draft while its thread was unfinished: nothing more is posted.\n", text.Terminal(w.ID))
 		}
 	}
 	if len(problems) > 0 {
@@ -230,7 +237,8 @@ func countErrors(problems []error, list []*syndicate.Article) int {
 }
 
 // writeThreads prints threads for a person; extracted names the articles
-// whose key points the extractor chose.
+// whose key points the extractor chose. Every line of article text is
+// escaped for the terminal.
 func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, extracted map[string]bool) {
 	if len(threads) == 0 {
 		fmt.Fprintln(w, "Nothing to post: every article is posted, a draft, or waiting for its date.")
@@ -242,21 +250,21 @@ func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, extracted 
 		if extracted[t.ArticleID] {
 			note = "; key points chosen by the extractor"
 		}
-		fmt.Fprintf(w, "\n=== %s (%d posts%s)\n", t.ArticleID, len(t.Posts), note)
+		fmt.Fprintf(w, "\n=== %s (%d posts%s)\n", text.Terminal(t.ArticleID), len(t.Posts), note)
 		for i, p := range t.Posts {
 			fmt.Fprintf(w, "--- post %d/%d · %s", i+1, len(t.Posts), p.Visibility)
 			if p.Language != "" {
-				fmt.Fprintf(w, " · %s", p.Language)
+				fmt.Fprintf(w, " · %s", text.Terminal(p.Language))
 			}
 			fmt.Fprintf(w, " · %d/%d characters\n", p.Length, limit)
 			if p.ContentWarning != "" {
-				fmt.Fprintf(w, "    CW: %s\n", p.ContentWarning)
+				fmt.Fprintf(w, "    CW: %s\n", text.Terminal(p.ContentWarning))
 			}
 			for _, line := range strings.Split(p.Text, "\n") {
-				fmt.Fprintf(w, "    %s\n", line)
+				fmt.Fprintf(w, "    %s\n", text.Terminal(line))
 			}
 			for _, m := range p.Media {
-				fmt.Fprintf(w, "    [image %s, alt: %s]\n", m.File, m.Description)
+				fmt.Fprintf(w, "    [image %s, alt: %s]\n", text.Terminal(m.File), text.Terminal(m.Description))
 			}
 		}
 	}
@@ -276,13 +284,10 @@ type pendingDigest struct {
 }
 
 func (a *app) previewDigest(v view) (*pendingDigest, error) {
-	var fresh []*syndicate.Article
-	for _, art := range v.set.Articles {
-		if !v.digested[art.ID] {
-			fresh = append(fresh, art)
-		}
-	}
-	pd := &pendingDigest{Digest: digest.New(fresh, a.env.Now().In(a.cfg.Location()))}
+	fresh := job.ForDigest(v.set.Articles, v.records, v.digested, a.env.Now(), a.settle)
+	dg, _ := digest.New(fresh, a.env.Now().In(a.cfg.Location()), a.cfg.Email.MaxArticles)
+	dg.ArchiveURL = a.cfg.BaseURL
+	pd := &pendingDigest{Digest: dg}
 	if a.cfg.Email.Subscribers != "" {
 		sum, err := subscriber.Scan(a.cfg.Email.Subscribers)
 		if err != nil {
@@ -308,10 +313,9 @@ func (a *app) previewDigest(v view) (*pendingDigest, error) {
 	if pd.Envelope, err = mail.NewEnvelope(from, a.cfg.Email.ListID, "preview", pd.Digest.Date); err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	token := "dry-run-token"
-	if len(v.secret) > 0 {
-		token = unsubscribe.Token(v.secret, pd.Envelope.ListID, pd.First.Email)
-	}
+	// A dry run's output is shared and kept: it never carries a token
+	// that would really unsubscribe the reader.
+	token := unsubscribe.DryRunToken(pd.First.Email)
 	base := a.cfg.Email.UnsubscribeURL
 	if base == "" {
 		base = "https://example.org/unsubscribe"
@@ -363,15 +367,18 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 	} else if len(pd.Digest.Articles) == 0 {
 		fmt.Fprintln(a.env.Stdout, "No new articles since the last digest: nothing would be sent.")
 	} else {
-		fmt.Fprintf(a.env.Stdout, "Would mail %d reader(s) (dry run: nothing is sent).\nSubject: %s\n", pd.Readers, pd.Message.Subject)
+		fmt.Fprintf(a.env.Stdout, "Would mail %d reader(s) (dry run: nothing is sent).\nSubject: %s\n", pd.Readers, text.Terminal(pd.Message.Subject))
 		for _, it := range pd.Digest.Articles {
-			fmt.Fprintf(a.env.Stdout, "\n* %s\n", it.Title)
+			fmt.Fprintf(a.env.Stdout, "\n* %s\n", text.Terminal(it.Title))
 			for _, k := range it.KeyPoints {
-				fmt.Fprintf(a.env.Stdout, "    - %s\n", k)
+				fmt.Fprintf(a.env.Stdout, "    - %s\n", text.Terminal(k))
 			}
 			if it.URL != "" {
-				fmt.Fprintf(a.env.Stdout, "    %s\n", it.URL)
+				fmt.Fprintf(a.env.Stdout, "    %s\n", text.Terminal(it.URL))
 			}
+		}
+		if n := pd.Digest.Omitted; n > 0 {
+			fmt.Fprintf(a.env.Stdout, "\nand %d more in one line (email.max_articles: %d)\n", n, a.cfg.Email.MaxArticles)
 		}
 	}
 	if outDir != "" && len(pd.Digest.Articles) > 0 {
@@ -382,8 +389,8 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 		if pd.Sample {
 			who += " (a stand-in: the subscriber list is empty)"
 		}
-		fmt.Fprintf(a.env.Stderr, "wrote %s, %s and %s as %s would receive it\n",
-			filepath.Join(outDir, "digest.eml"), filepath.Join(outDir, "digest.html"), filepath.Join(outDir, "digest.txt"), who)
+		fmt.Fprintf(a.env.Stderr, "wrote %s, %s and %s as %s would receive it (with a link that unsubscribes nobody)\n",
+			filepath.Join(outDir, "digest.eml"), filepath.Join(outDir, "digest.html"), filepath.Join(outDir, "digest.txt"), text.Terminal(who))
 	}
 	if len(problems) > 0 {
 		return ErrPartial
@@ -452,8 +459,13 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		Generated: a.env.Now().In(a.cfg.Location()).Format("2006-01-02 15:04 MST"),
 	}
 	page.Initial = strings.ToUpper(string([]rune(page.Account)[:1]))
+	images, err := a.images()
+	if err != nil {
+		return err
+	}
+	defer images.Close()
 	for _, t := range threads {
-		page.Threads = append(page.Threads, preview.FromThread(t, lim.MaxCharacters))
+		page.Threads = append(page.Threads, preview.FromThread(t, lim.MaxCharacters, images))
 		page.PostsTotal += len(t.Posts)
 	}
 	for _, p := range problems {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/httpd"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
@@ -88,7 +89,7 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(40 << 20))
 	rep, err := job.SendDigest(ctx, job.DigestDeps{
-		Config: a.cfg, Ledger: st, Renderer: r, SMTP: smtp, Log: a.log, Now: a.env.Now, Progress: a.progress(),
+		Config: a.cfg, Ledger: st, Renderer: r, SMTP: smtp, Log: a.log, Now: a.env.Now, Progress: a.progress(), Settle: a.settle,
 	}, set.Articles)
 	a.printProblems(rep.Skipped)
 	if a.metrics != nil {
@@ -205,28 +206,15 @@ func (a *app) serve(ctx context.Context, args []string) error {
 }
 
 // listen serves handler on http.listen until ctx is done, then shuts
-// down gracefully.
+// down gracefully; every timeout is set and connections are capped
+// (package httpd).
 func (a *app) listen(ctx context.Context, handler http.Handler) error {
 	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("http.listen (%s:%d): %w", a.cfg.Path, a.cfg.Line("http.listen"), err)}
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	a.log.Info("listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	a.log.Info("stopped listening")
-	return nil
+	return httpd.Serve(ctx, ln, handler, httpd.DefaultLimits(), a.log)
 }
 
 // progress reports a long send: on a terminal, a bar with the rate and

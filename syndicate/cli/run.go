@@ -25,6 +25,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 	if err := a.load(); err != nil {
 		return err
 	}
+	// The daemon never takes a file that may be half written.
+	a.settle = a.cfg.ArticlesSettle.D()
 	s := a.cfg.Schedule
 	postOn, digestOn := s.Post != "", s.Digest != ""
 	if !*dryRun {
@@ -112,14 +114,38 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 
 	d.Start()
+	// Runs outside the schedule (the catch-up, SIGUSR1/SIGUSR2) are
+	// waited for at shutdown like scheduled ones.
+	var extra sync.WaitGroup
 	if g := jobs["digest"]; g != nil && s.CatchUp && st != nil {
-		a.catchUp(ctx, st, g)
+		a.catchUp(ctx, st, g, &extra)
 	}
+	extra.Add(1)
+	go func() {
+		defer extra.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case name := <-a.env.RunNow:
+				g := jobs[name]
+				if g == nil {
+					a.log.Warn("asked to run a job that is off", "job", name)
+					continue
+				}
+				a.log.Info("running a job now, as asked by a signal", "job", name)
+				extra.Add(1)
+				go func() { defer extra.Done(); a.runLogged(ctx, g) }()
+			}
+		}
+	}()
 	<-ctx.Done()
 	a.log.Info("stopping: finishing the post or message in hand")
 	stopped := d.Stop()
+	finished := make(chan struct{})
+	go func() { <-stopped.Done(); extra.Wait(); close(finished) }()
 	select {
-	case <-stopped.Done():
+	case <-finished:
 	case <-time.After(9 * time.Second):
 		a.log.Warn("a job did not stop in time; what it had recorded stays, the rest goes out on the next start")
 	}
@@ -130,7 +156,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 
 // catchUp runs a digest missed while the daemon was down, unless it is
 // older than schedule.max_lateness: a stale digest is never sent late.
-func (a *app) catchUp(ctx context.Context, st *store.Store, g *guardedJob) {
+func (a *app) catchUp(ctx context.Context, st *store.Store, g *guardedJob, wg *sync.WaitGroup) {
 	last, ok, err := st.LastDigest(ctx)
 	if err != nil || !ok {
 		return
@@ -144,11 +170,23 @@ func (a *app) catchUp(ctx context.Context, st *store.Store, g *guardedJob) {
 	case c.Missed.IsZero():
 	case c.Run:
 		a.log.Info("catching up a digest tick missed while stopped", "tick", c.Missed.In(a.cfg.Location()).Format(time.RFC3339))
-		go g.Run(ctx)
+		wg.Add(1)
+		go func() { defer wg.Done(); a.runLogged(ctx, g) }()
 	default:
 		a.log.Warn("a digest tick missed while stopped is older than schedule.max_lateness: skipped, the next tick sends it",
 			"tick", c.Missed.In(a.cfg.Location()).Format(time.RFC3339), "max_lateness", a.cfg.Schedule.MaxLateness.D())
 	}
+}
+
+// runLogged runs a job outside the schedule, logged as a scheduled run is.
+func (a *app) runLogged(ctx context.Context, g *guardedJob) {
+	start := time.Now()
+	a.log.Info("job started", "job", g.name)
+	if err := g.Run(ctx); err != nil {
+		a.log.Error("job failed", "job", g.name, "took", time.Since(start).Round(time.Millisecond).String(), "err", err)
+		return
+	}
+	a.log.Info("job done", "job", g.name, "took", time.Since(start).Round(time.Millisecond).String())
 }
 
 // postTick is one scheduled post run.

@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/schedule"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 // articleStatus is one line of "syndicate status".
 type articleStatus struct {
 	ID           string    `json:"id"`
-	State        string    `json:"state"` // posted, posting, pending, waiting, failed, draft, adopted
+	State        string    `json:"state"` // posted, posting, pending, waiting, settling, failed, draft, adopted, stopped
 	URL          string    `json:"url,omitempty"`
 	PostedAt     time.Time `json:"posted_at,omitzero"`
 	Next         time.Time `json:"next,omitzero"` // when it goes: next tick, or its embargo date
@@ -59,27 +61,38 @@ func (a *app) status(ctx context.Context, args []string) error {
 		}
 	}
 	var lines []articleStatus
+	seen := map[string]bool{}
 	for _, art := range set.Articles {
+		seen[art.ID] = true
 		r, known := records[art.ID]
 		l := articleStatus{ID: art.ID}
-		switch {
-		case known && r.State == syndicate.StatePosted:
-			l.State, l.URL, l.PostedAt = "posted", r.HeadURL, r.PostedAt
-		case known && r.State == syndicate.StateAdopted:
-			l.State = "adopted"
-		case known && r.State == syndicate.StatePosting:
-			l.State, l.URL, l.PostedAt, l.Next = "posting", r.HeadURL, r.PostedAt, nextTick
+		st := job.Classify(art, r, known, now, a.cfg.ArticlesSettle.D())
+		l.State = string(st)
+		switch st {
+		case job.Posted:
+			l.URL, l.PostedAt = r.HeadURL, r.PostedAt
+		case job.Posting:
+			l.URL, l.PostedAt, l.Next = r.HeadURL, r.PostedAt, nextTick
 			l.PostsDone, l.PostsPlanned = r.PostsDone, r.PostsPlanned
-		case known && r.State == syndicate.StateFailed && r.FailedHash == art.Hash:
-			l.State, l.Reason = "failed", r.Reason
-		case art.Draft:
-			l.State = "draft"
-		case !art.Date.IsZero() && art.Date.After(now):
-			l.State, l.Next = "waiting", art.Date
-		default:
-			l.State, l.Next = "pending", nextTick
+		case job.Stopped:
+			l.URL, l.PostsDone, l.PostsPlanned = r.HeadURL, r.PostsDone, r.PostsPlanned
+			l.Reason = "the article became a draft while its thread was unfinished"
+		case job.Failed:
+			l.Reason = r.Reason
+		case job.Waiting:
+			l.Next = art.Date
+		case job.Pending, job.Settling:
+			l.Next = nextTick
 		}
 		lines = append(lines, l)
+	}
+	// An unfinished thread whose file is gone (deleted, or unreadable:
+	// see the problems above) is stopped: nothing more is posted.
+	for id, r := range records {
+		if !seen[id] && r.State == syndicate.StatePosting {
+			lines = append(lines, articleStatus{ID: id, State: string(job.Stopped), URL: r.HeadURL, PostsDone: r.PostsDone, PostsPlanned: r.PostsPlanned,
+				Reason: "its file is gone or cannot be read while its thread was unfinished"})
+		}
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].ID < lines[j].ID })
 	var dl []digestStatus
@@ -126,12 +139,16 @@ func (a *app) status(ctx context.Context, args []string) error {
 			detail = "embargoed until " + when(l.Next)
 		case "failed":
 			detail = l.Reason + "  (after fixing: syndicate post --retry " + l.ID + ")"
+		case "stopped":
+			detail = fmt.Sprintf("%d of %d posts made; %s: nothing more is posted", l.PostsDone, l.PostsPlanned, l.Reason)
+		case "settling":
+			detail = fmt.Sprintf("changed less than %s ago (articles_settle); the daemon takes it at the next tick, %s", a.cfg.ArticlesSettle.D(), when(l.Next))
 		case "adopted":
 			detail = "recorded as posted by --mark-posted"
 		case "draft":
 			detail = "draft: never posted or mailed"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", l.ID, l.State, detail)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", text.Terminal(l.ID), l.State, text.Terminal(detail))
 	}
 	w.Flush()
 	fmt.Fprintln(a.env.Stdout)

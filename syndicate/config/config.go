@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -39,22 +40,33 @@ func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole of config.yaml.
 type Config struct {
-	ArticlesDir  string    `yaml:"articles_dir"`
-	BaseURL      string    `yaml:"base_url"`
-	State        string    `yaml:"state"`
-	TemplatesDir string    `yaml:"templates_dir"`
-	Mastodon     Mastodon  `yaml:"mastodon"`
-	Email        Email     `yaml:"email"`
-	Schedule     Schedule  `yaml:"schedule"`
-	HTTP         HTTP      `yaml:"http"`
-	KeyPoints    KeyPoints `yaml:"keypoints"`
+	ArticlesDir string `yaml:"articles_dir"`
+	// MediaDirs are folders besides articles_dir that pictures may come
+	// from (a static site's static/images); nowhere else is read.
+	MediaDirs []string `yaml:"media_dirs"`
+	// ArticlesSettle: in the daemon, a file changed more recently than
+	// this waits for the next tick (it may be half written).
+	ArticlesSettle Duration  `yaml:"articles_settle"`
+	BaseURL        string    `yaml:"base_url"`
+	State          string    `yaml:"state"`
+	TemplatesDir   string    `yaml:"templates_dir"`
+	Mastodon       Mastodon  `yaml:"mastodon"`
+	Email          Email     `yaml:"email"`
+	Schedule       Schedule  `yaml:"schedule"`
+	HTTP           HTTP      `yaml:"http"`
+	KeyPoints      KeyPoints `yaml:"keypoints"`
 
 	// Path is the file the config was read from.
 	Path string `yaml:"-"`
 	// lines maps a dotted key ("mastodon.visibility") to its line.
 	lines map[string]int
-	// fromEnv marks keys whose value came from ${VAR}: never echoed.
-	fromEnv map[string]bool
+	// fromEnv names, per key, the variables its value came from: such a
+	// value is never echoed.
+	fromEnv map[string][]string
+	// envValues are the values ${VAR} expanded to, by value, scrubbed from
+	// every error message as a last guard. Held in a closure so that no
+	// printing of a Config can reach them.
+	envValues func() map[string]string
 }
 
 // Mastodon is the mastodon section.
@@ -69,6 +81,9 @@ type Mastodon struct {
 	MaxCharacters    int  `yaml:"max_characters"`
 	Numbering        bool `yaml:"numbering"`
 	MaxThreadsPerRun int  `yaml:"max_threads_per_run"`
+	// MaxPostsPerThread refuses an article whose thread would be longer
+	// (a 100 KB key point must not become 200 posts).
+	MaxPostsPerThread int `yaml:"max_posts_per_thread"`
 	// Timeout bounds every API call.
 	Timeout Duration `yaml:"timeout"`
 }
@@ -84,6 +99,9 @@ type Email struct {
 	DKIM           DKIM     `yaml:"dkim"`
 	Retries        int      `yaml:"retries"`
 	RetryBackoff   Duration `yaml:"retry_backoff"`
+	// MaxArticles is how many articles a digest carries in full; the rest
+	// get one line (and count as mailed).
+	MaxArticles int `yaml:"max_articles"`
 }
 
 // SMTP is the relay the digest goes through.
@@ -133,17 +151,18 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Default returns the configuration used for every key a file leaves out.
 func Default() Config {
 	return Config{
-		ArticlesDir:  "articles",
-		State:        "syndicate.db",
-		TemplatesDir: "templates",
+		ArticlesDir:    "articles",
+		ArticlesSettle: Duration(10 * time.Second),
+		State:          "syndicate.db",
+		TemplatesDir:   "templates",
 		Mastodon: Mastodon{
 			Visibility: "public", ReplyVisibility: "unlisted", Language: "en",
-			Numbering: true, MaxThreadsPerRun: 1, Timeout: Duration(30 * time.Second),
+			Numbering: true, MaxThreadsPerRun: 1, MaxPostsPerThread: 25, Timeout: Duration(30 * time.Second),
 		},
 		Email: Email{
 			Subject: "{{.ListName}}: {{(index .Articles 0).Title}}{{if .More}} and {{.More}} more{{end}}",
 			SMTP:    SMTP{Port: 587, TLS: "starttls", Connections: 4, Timeout: Duration(30 * time.Second)},
-			Retries: 3, RetryBackoff: Duration(2 * time.Second),
+			Retries: 3, RetryBackoff: Duration(2 * time.Second), MaxArticles: 25,
 		},
 		Schedule:  Schedule{Timezone: "UTC", Post: "*/30 * * * *", Digest: "0 7 * * 1", CatchUp: true, MaxLateness: Duration(6 * time.Hour)},
 		KeyPoints: KeyPoints{Count: 3},
@@ -193,7 +212,9 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 	cfg := Default()
 	cfg.Path = path
 	cfg.lines = map[string]int{}
-	cfg.fromEnv = map[string]bool{}
+	cfg.fromEnv = map[string][]string{}
+	envValues := map[string]string{}
+	cfg.envValues = func() map[string]string { return envValues }
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -215,7 +236,11 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 		}
 	}
 	dir := filepath.Dir(path)
-	for _, p := range []*string{&cfg.ArticlesDir, &cfg.State, &cfg.TemplatesDir, &cfg.Email.Subscribers, &cfg.Email.DKIM.PrivateKeyFile} {
+	paths := []*string{&cfg.ArticlesDir, &cfg.State, &cfg.TemplatesDir, &cfg.Email.Subscribers, &cfg.Email.DKIM.PrivateKeyFile}
+	for i := range cfg.MediaDirs {
+		paths = append(paths, &cfg.MediaDirs[i])
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -289,7 +314,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) error {
 			if item.Kind != yaml.ScalarNode {
 				return &Error{File: d.cfg.Path, Line: item.Line, Key: key, Msg: "want a list of plain values"}
 			}
-			out = reflect.Append(out, reflect.ValueOf(d.expand(item.Value, key)))
+			value := d.expand(item.Value, key)
+			if err := d.plain(item, key, value); err != nil {
+				return err
+			}
+			out = reflect.Append(out, reflect.ValueOf(value))
 		}
 		v.Set(out)
 		return nil
@@ -302,6 +331,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) error {
 		raw = ""
 	}
 	s := d.expand(raw, key)
+	if err := d.plain(n, key, s); err != nil {
+		return err
+	}
 	switch v.Interface().(type) {
 	case Duration:
 		if s == "" {
@@ -350,14 +382,36 @@ func (d *decoder) expand(s, key string) string {
 	if !strings.Contains(s, "${") {
 		return s
 	}
-	d.cfg.fromEnv[key] = true
 	return envRef.ReplaceAllStringFunc(s, func(ref string) string {
 		m := envRef.FindStringSubmatch(ref)
-		if v := d.getenv(m[1]); v != "" {
-			return v
+		d.cfg.fromEnv[key] = append(d.cfg.fromEnv[key], m[1])
+		v := d.getenv(m[1])
+		if v == "" {
+			v = m[2]
 		}
-		return m[2]
+		if v != "" {
+			d.cfg.envValues()[v] = m[1]
+		}
+		return v
 	})
+}
+
+// multiLine are the keys whose values may hold line breaks: templates,
+// whose output is made one line where it must be.
+var multiLine = map[string]bool{"email.subject": true}
+
+// plain refuses a control character in a value: a line break in a value
+// that reaches a mail header or a request would inject a header.
+func (d *decoder) plain(n *yaml.Node, key, value string) error {
+	for _, r := range value {
+		if r == '\t' || (multiLine[key] && (r == '\n' || r == '\r')) {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return &Error{File: d.cfg.Path, Line: n.Line, Key: key, Msg: d.cfg.show(key, "") + " holds a line break or control character, which no value may"}
+		}
+	}
+	return nil
 }
 
 // Line returns the line a key was set on, or 0 when the file left it out.
@@ -376,12 +430,37 @@ func (c *Config) errorAt(key, format string, args ...any) *Error {
 }
 
 // show quotes a value for an error message unless it came from the
-// environment, where it might be a secret.
+// environment, where it might be a secret: then it names the variable.
 func (c *Config) show(key, value string) string {
-	if c.fromEnv[key] {
-		return "the value from the environment"
+	if vars := c.fromEnv[key]; len(vars) > 0 {
+		return "the value from ${" + strings.Join(vars, "}, ${") + "}"
+	}
+	if value == "" {
+		return "the value"
 	}
 	return fmt.Sprintf("%q", value)
+}
+
+// detail is ": " and a library's error about a value, or nothing when the
+// value came from the environment: such errors often quote the value.
+func (c *Config) detail(key string, err error) string {
+	if len(c.fromEnv[key]) > 0 || err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}
+
+// scrub removes every value that came from the environment from an error
+// message: the last guard that no secret is ever echoed.
+func (c *Config) scrub(e *Error) {
+	if c.envValues == nil {
+		return
+	}
+	for value, name := range c.envValues() {
+		if len(value) >= 3 && strings.Contains(e.Msg, value) {
+			e.Msg = strings.ReplaceAll(e.Msg, value, "[the value of ${"+name+"}]")
+		}
+	}
 }
 
 // Validate checks every value and returns all the problems, each naming
@@ -417,8 +496,22 @@ func (c *Config) Validate() error {
 	}
 	httpURL("base_url", c.BaseURL, false)
 
+	for i, d := range c.MediaDirs {
+		if d == "" {
+			add("media_dirs", "entry %d is empty", i+1)
+		}
+	}
+	if c.ArticlesSettle.D() > time.Hour {
+		add("articles_settle", "%s is more than an hour: new articles would wait that long", c.ArticlesSettle.D())
+	}
+
 	m := c.Mastodon
 	httpURL("mastodon.server", m.Server, false)
+	// The access token goes to the server: never in clear, but to a
+	// server on this machine (tests, a local proxy).
+	if u, err := url.Parse(m.Server); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		add("mastodon.server", "must be https: the access token would travel in clear (http is only for a server on this machine)")
+	}
 	visibilities := []string{"public", "unlisted", "private", "direct"}
 	oneOf("mastodon.visibility", m.Visibility, visibilities...)
 	oneOf("mastodon.reply_visibility", m.ReplyVisibility, visibilities...)
@@ -427,6 +520,9 @@ func (c *Config) Validate() error {
 	}
 	if m.MaxThreadsPerRun < 0 {
 		add("mastodon.max_threads_per_run", "must be 0 (no cap) or more")
+	}
+	if m.MaxPostsPerThread < 1 {
+		add("mastodon.max_posts_per_thread", "must be 1 or more")
 	}
 	if m.Timeout.D() <= 0 {
 		add("mastodon.timeout", "must be more than 0")
@@ -442,7 +538,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := texttemplate.New("subject").Parse(e.Subject); err != nil {
-		add("email.subject", "not a valid template: %v", err)
+		if len(c.fromEnv["email.subject"]) > 0 {
+			add("email.subject", "%s is not a valid template", c.show("email.subject", ""))
+		} else {
+			add("email.subject", "not a valid template: %v", err)
+		}
+	}
+	if e.ListID != "" && !listID.MatchString(e.ListID) {
+		add("email.list_id", "%s is not a list ID like digest.example.org (letters, digits and . - _ only)", c.show("email.list_id", e.ListID))
+	}
+	if e.MaxArticles < 1 {
+		add("email.max_articles", "must be 1 or more")
 	}
 	if e.UnsubscribeURL != "" {
 		u, err := url.Parse(e.UnsubscribeURL)
@@ -476,6 +582,12 @@ func (c *Config) Validate() error {
 		if d.Domain == "" || d.Selector == "" || d.PrivateKeyFile == "" {
 			add("email.dkim", "needs domain, selector and private_key_file together")
 		}
+		if d.Domain != "" && !hostname.MatchString(d.Domain) {
+			add("email.dkim.domain", "%s is not a domain name", c.show("email.dkim.domain", d.Domain))
+		}
+		if d.Selector != "" && !hostname.MatchString(d.Selector) {
+			add("email.dkim.selector", "%s is not a selector (letters, digits, . and -)", c.show("email.dkim.selector", d.Selector))
+		}
 	}
 
 	s := c.Schedule
@@ -487,23 +599,58 @@ func (c *Config) Validate() error {
 		if spec == "" {
 			continue // the job is off
 		}
-		if _, err := cron.ParseStandard(spec); err != nil {
-			add(key, "%s is not a cron schedule (5 fields like \"*/30 * * * *\", or @hourly, @every 10m): %v", c.show(key, spec), err)
+		sched, err := cron.ParseStandard(spec)
+		if err != nil {
+			add(key, "%s is not a cron schedule (5 fields like \"*/30 * * * *\", or @hourly, @every 10m)%s", c.show(key, spec), c.detail(key, err))
+			continue
+		}
+		// robfig/cron rounds "@every 0s", "@every 1ms" and negative
+		// intervals up to a second: a job that would run every second
+		// is a mistake, not a schedule.
+		if every, ok := strings.CutPrefix(spec, "@every "); ok {
+			if d, err := time.ParseDuration(strings.TrimSpace(every)); err != nil || d < time.Minute {
+				add(key, "%s runs more often than once a minute: use @every 1m or longer", c.show(key, spec))
+			}
+		} else if start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); sched.Next(start).IsZero() {
+			add(key, "%s never runs", c.show(key, spec))
 		}
 	}
 	if s.MaxLateness.D() < 0 {
 		add("schedule.max_lateness", "must be 0 or more")
 	}
-	if c.HTTP.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-			add("http.listen", "%s is not host:port like 127.0.0.1:8080 or :8080", c.show("http.listen", c.HTTP.Listen))
-		}
+	if c.HTTP.Listen != "" && !validListen(c.HTTP.Listen) {
+		add("http.listen", "%s is not host:port like 127.0.0.1:8080 or :8080 (a port from 1 to 65535)", c.show("http.listen", c.HTTP.Listen))
 	}
 	if c.KeyPoints.Count < 1 || c.KeyPoints.Count > 10 {
 		add("keypoints.count", "%d: want 1 to 10", c.KeyPoints.Count)
 	}
+	for _, e := range errs {
+		var ce *Error
+		if errors.As(e, &ce) {
+			c.scrub(ce)
+		}
+	}
 	sortErrors(errs)
 	return errors.Join(errs...)
+}
+
+var (
+	listID   = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$`)
+	hostname = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+)
+
+// validListen reports an address net.Listen takes: an optional host (a
+// name or an IP) and a port from 1 to 65535.
+func validListen(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 || strconv.Itoa(p) != port {
+		return false
+	}
+	return host == "" || net.ParseIP(host) != nil || hostname.MatchString(host)
 }
 
 // RequireKeys reports the keys a live run needs but the file leaves empty.
@@ -527,7 +674,7 @@ func (c *Config) RequireKeys(keys ...string) error {
 		}
 		if empty {
 			hint := "is empty"
-			if c.fromEnv[k] {
+			if len(c.fromEnv[k]) > 0 {
 				hint = "is empty: its environment variable is not set"
 			}
 			errs = append(errs, c.errorAt(k, "%s", hint))

@@ -75,6 +75,20 @@ func TestLoad_Errors(t *testing.T) {
 		{"key twice", "state: a\nstate: b\n", ":2: state: given twice"},
 		{"bad listen", "http:\n  listen: nowhere\n", ":2: http.listen:"},
 		{"password in clear", "email:\n  smtp:\n    host: mail.example.org\n    username: u\n    tls: none\n", ":5: email.smtp.tls: none with a username"},
+		{"token in clear", "mastodon:\n  server: http://mastodon.example.com\n", ":2: mastodon.server: must be https"},
+		{"line break in list_id", "email:\n  list_id: \"digest.example.org\\r\\nBcc: x@evil.example\"\n", ":2: email.list_id: the value holds a line break"},
+		{"line break in from", "email:\n  from: \"Brief <b@example.org>\\nBcc: x@evil.example\"\n", ":2: email.from: the value holds a line break"},
+		{"line break in a list", "mastodon:\n  hashtags: [\"a\\nb\"]\n", ":2: mastodon.hashtags: the value holds a line break"},
+		{"bad list_id", "email:\n  list_id: \"<digest>\"\n", ":2: email.list_id: \"<digest>\" is not a list ID"},
+		{"every 0s", "schedule:\n  post: \"@every 0s\"\n", ":2: schedule.post: \"@every 0s\" runs more often than once a minute"},
+		{"every 1ms", "schedule:\n  digest: \"@every 1ms\"\n", ":2: schedule.digest: \"@every 1ms\" runs more often than once a minute"},
+		{"every negative", "schedule:\n  post: \"@every -5m\"\n", ":2: schedule.post: \"@every -5m\""},
+		{"every 59s", "schedule:\n  post: \"@every 59s\"\n", "runs more often than once a minute"},
+		{"listen port too big", "http:\n  listen: 127.0.0.1:99999\n", ":2: http.listen:"},
+		{"listen port not a number", "http:\n  listen: 127.0.0.1:http\n", ":2: http.listen:"},
+		{"listen bad host", "http:\n  listen: \"bad host!:80\"\n", ":2: http.listen:"},
+		{"no posts per thread", "mastodon:\n  max_posts_per_thread: 0\n", ":2: mastodon.max_posts_per_thread: must be 1 or more"},
+		{"no articles per digest", "email:\n  max_articles: 0\n", ":2: email.max_articles: must be 1 or more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +137,49 @@ func TestSecrets_NeverShown(t *testing.T) {
 	_, err = load(t, "email:\n  smtp:\n    port: ${PORT_SECRET}\n", map[string]string{"PORT_SECRET": secret})
 	if err == nil || strings.Contains(err.Error(), secret) {
 		t.Errorf("err = %v: want an error that does not show the value", err)
+	}
+}
+
+// TestSecrets_NeverEchoed: a value from ${VAR} is never part of an error,
+// whichever check fails; the error names the key and the variable.
+func TestSecrets_NeverEchoed(t *testing.T) {
+	const secret = "tok-SUPERSECRET-123"
+	tests := []struct{ name, yaml, want string }{
+		{"cron", "schedule:\n  post: ${X}\n", ":2: schedule.post: the value from ${X} is not a cron schedule"},
+		{"cron, part of the value", "schedule:\n  post: \"*/5 ${X} * * *\"\n", ":2: schedule.post: the value from ${X} is not a cron schedule"},
+		{"subject template", "email:\n  subject: \"{{ ${X} }}\"\n", ":2: email.subject: the value from ${X} is not a valid template"},
+		{"server", "mastodon:\n  server: ${X}\n", ":2: mastodon.server: the value from ${X} is not an http(s) URL"},
+		{"from", "email:\n  from: ${X}\n", ":2: email.from: the value from ${X} is not an address"},
+		{"list_id", "email:\n  list_id: ${X}\n", ":2: email.list_id: the value from ${X} is not a list ID"},
+		{"listen", "http:\n  listen: ${X}\n", ":2: http.listen: the value from ${X} is not host:port"},
+		{"line break", "email:\n  list_id: ${NL}\n", ":2: email.list_id: the value from ${NL} holds a line break"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.yaml, map[string]string{"X": secret, "NL": secret + "\r\nBcc: x@evil.example"})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error echoes the secret: %v", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %q, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad_LoopbackServersMayBeHTTP(t *testing.T) {
+	for _, server := range []string{"http://127.0.0.1:3000", "http://localhost:8080", "http://[::1]:9", "https://mastodon.example"} {
+		if _, err := load(t, "mastodon:\n  server: "+server+"\n", nil); err != nil {
+			t.Errorf("%s: %v", server, err)
+		}
+	}
+	for _, spec := range []string{"@every 1m", "@every 90s", "@hourly", "*/1 * * * *"} {
+		if _, err := load(t, "schedule:\n  post: \""+spec+"\"\n", nil); err != nil {
+			t.Errorf("%s: %v", spec, err)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	texttemplate "text/template"
@@ -18,15 +19,22 @@ import (
 	"github.com/syndicate-bot/syndicate/templates"
 )
 
-// Digest is an issue of the email: its articles, newest first.
+// Digest is an issue of the email: its articles, newest first, and how
+// many more there were beyond the ones it carries in full.
 type Digest struct {
 	Date     time.Time
 	Articles []syndicate.DigestItem
+	// Omitted is how many newer-than-the-last-digest articles are left
+	// out beyond email.max_articles; the digest gives them one line
+	// pointing at ArchiveURL, and they count as mailed.
+	Omitted    int
+	ArchiveURL string
 }
 
-// New makes a digest of the articles that are not drafts and not dated
-// after date (an embargo), newest first.
-func New(articles []*syndicate.Article, date time.Time) Digest {
+// New makes a digest of the given articles (chosen by the caller: see
+// job.ForDigest), newest first, at most maxFull of them in full (0: all).
+// It returns the IDs of the articles beyond maxFull.
+func New(articles []*syndicate.Article, date time.Time, maxFull int) (Digest, []string) {
 	d := Digest{Date: date}
 	sorted := append([]*syndicate.Article(nil), articles...)
 	sort.SliceStable(sorted, func(i, j int) bool {
@@ -36,8 +44,10 @@ func New(articles []*syndicate.Article, date time.Time) Digest {
 		}
 		return sorted[i].ID < sorted[j].ID
 	})
+	var omitted []string
 	for _, a := range sorted {
-		if a.Draft || a.Date.After(date) {
+		if maxFull > 0 && len(d.Articles) >= maxFull {
+			omitted = append(omitted, a.ID)
 			continue
 		}
 		it := syndicate.DigestItem{ID: a.ID, Title: a.Title, URL: a.URL, Date: a.Date, KeyPoints: a.KeyPoints}
@@ -46,7 +56,8 @@ func New(articles []*syndicate.Article, date time.Time) Digest {
 		}
 		d.Articles = append(d.Articles, it)
 	}
-	return d
+	d.Omitted = len(omitted)
+	return d, omitted
 }
 
 // Data is what the digest templates see for one reader.
@@ -56,8 +67,11 @@ type Data struct {
 	ListName       string
 	Date           time.Time
 	Articles       []Article
-	Count          int // len(Articles)
-	More           int // Count - 1, for subjects like "… and 2 more"
+	Count          int    // len(Articles): the articles in full
+	More           int    // all articles but the first, for subjects like "… and 2 more"
+	Omitted        int    // articles beyond email.max_articles, given one line
+	OmittedText    string // Omitted written for people: "1,975"
+	ArchiveURL     string // where the omitted ones are (base_url)
 	Reader         syndicate.Reader
 	UnsubscribeURL string
 }
@@ -141,7 +155,8 @@ func NewRenderer(dir, subject, listName string) (*Renderer, error) {
 // Render renders the digest for one reader.
 func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL string) (Message, error) {
 	data := Data{
-		ListName: r.list, Date: d.Date, Articles: articles(d.Articles), Count: len(d.Articles), More: max(0, len(d.Articles)-1),
+		ListName: r.list, Date: d.Date, Articles: articles(d.Articles), Count: len(d.Articles), More: max(0, len(d.Articles)+d.Omitted-1),
+		Omitted: d.Omitted, OmittedText: thousands(d.Omitted), ArchiveURL: d.ArchiveURL,
 		Reader: reader, UnsubscribeURL: unsubscribeURL,
 	}
 	if len(d.Articles) > 0 {
@@ -162,7 +177,7 @@ func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL stri
 		return Message{}, fmt.Errorf("email.subject template: %w", err)
 	}
 	// A subject is one line: a template's newlines would break the header.
-	data.Subject = strings.Join(strings.Fields(buf.String()), " ")
+	data.Subject = text.OneLine(buf.String())
 	buf.Reset()
 	if err := r.html.Execute(buf, data); err != nil {
 		return Message{}, fmt.Errorf("template %s: %w", templates.DigestHTML, err)
@@ -172,5 +187,25 @@ func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL stri
 	if err := r.text.Execute(buf, data); err != nil {
 		return Message{}, fmt.Errorf("template %s: %w", templates.DigestText, err)
 	}
-	return Message{Subject: data.Subject, HTML: html, Text: buf.String()}, nil
+	return Message{Subject: data.Subject, HTML: lineEnds(html), Text: lineEnds(buf.String())}, nil
+}
+
+// thousands writes n with commas: 1975 → "1,975".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// lineEnds makes every line end a bare "\n" (a template or a value may
+// carry "\r\n" or a lone "\r"): the message writer turns each into CRLF,
+// and no lone CR can reach the relay, where "\r.\r\n" could end DATA
+// early on some servers.
+func lineEnds(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }

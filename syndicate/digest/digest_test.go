@@ -12,6 +12,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/internal/golden"
+	"github.com/syndicate-bot/syndicate/syndicate/job"
 )
 
 var day = time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC)
@@ -39,8 +40,16 @@ func renderer(t *testing.T) *digest.Renderer {
 	return r
 }
 
+// mailable is the digest of the sample articles as the digest job would
+// choose them (drafts and embargoed ones left out).
+func mailable(t testing.TB, articles []*syndicate.Article) digest.Digest {
+	t.Helper()
+	d, _ := digest.New(job.ForDigest(articles, nil, nil, day, 0), day, 0)
+	return d
+}
+
 func TestNew_LeavesOutDraftsAndEmbargoes_NewestFirst(t *testing.T) {
-	d := digest.New(sampleArticles(t), day)
+	d := mailable(t, sampleArticles(t))
 	var ids []string
 	for _, it := range d.Articles {
 		ids = append(ids, it.ID)
@@ -51,7 +60,7 @@ func TestNew_LeavesOutDraftsAndEmbargoes_NewestFirst(t *testing.T) {
 }
 
 func TestRender_Golden(t *testing.T) {
-	d := digest.New(sampleArticles(t), day)
+	d := mailable(t, sampleArticles(t))
 	reader := syndicate.Reader{Email: "ada@example.org", Name: "Ada <Lovelace> & Co"}
 	m, err := renderer(t).Render(d, reader, "https://news.example.org/unsubscribe?token=abc.def")
 	if err != nil {
@@ -129,7 +138,7 @@ func TestNewRenderer_UserTemplateOverrides(t *testing.T) {
 
 func TestIssue_MatchesExactRendering(t *testing.T) {
 	r := renderer(t)
-	d := digest.New(sampleArticles(t), day)
+	d := mailable(t, sampleArticles(t))
 	is := r.Issue(d)
 	readers := []syndicate.Reader{
 		{Email: "ada@example.org", Name: "Ada", Fields: map[string]string{"city": "Lisbon"}},
@@ -192,7 +201,7 @@ func BenchmarkIssue_Render(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := digest.New(set.Articles, day)
+	d := mailable(b, set.Articles)
 	rd := syndicate.Reader{Email: "ada@example.org", Name: "Ada"}
 	b.Run("templates", func(b *testing.B) {
 		for b.Loop() {

@@ -21,9 +21,10 @@ import (
 
 // DigestLedger is the part of the state the digest job needs.
 type DigestLedger interface {
+	ArticleRecords(ctx context.Context) (map[string]syndicate.ArticleRecord, error)
 	DigestedArticles(ctx context.Context) (map[string]bool, error)
 	OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
-	CreateDigest(ctx context.Context, items []syndicate.DigestItem) (int64, error)
+	CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error)
 	DigestItems(ctx context.Context, digestID int64) ([]syndicate.DigestItem, error)
 	ResetReaders(ctx context.Context, digestID int64) error
 	AddReaders(ctx context.Context, digestID int64, readers []syndicate.Reader) (int, error)
@@ -50,6 +51,9 @@ type DigestDeps struct {
 	Now      func() time.Time
 	// Progress, when set, is told of every outcome: done of total.
 	Progress func(done, total int)
+	// Settle leaves out articles changed more recently than this (the
+	// daemon's articles_settle; 0 for a run by hand).
+	Settle time.Duration
 	// FlushEvery and FlushWait bound how many outcomes are written
 	// together, and how long the first of them waits for the others
 	// (16, 1 ms): after a crash at most two batches of outcomes, plus a
@@ -97,12 +101,12 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 			return rep, err
 		}
 		if !open {
-			id, ok, err := newDigest(ctx, d, articles)
+			id, omitted, ok, err := newDigest(ctx, d, articles)
 			if err != nil || !ok {
 				rep.NothingNew = rep.DigestID == 0 && !ok
 				return rep, err
 			}
-			rec = syndicate.DigestRecord{ID: id, State: "preparing", CreatedAt: d.Now()}
+			rec = syndicate.DigestRecord{ID: id, State: "preparing", CreatedAt: d.Now(), Omitted: omitted}
 		} else {
 			rep.Resumed = true
 		}
@@ -120,28 +124,28 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 	return rep, nil
 }
 
-// newDigest fixes a digest of the articles in none yet.
-func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article) (int64, bool, error) {
+// newDigest fixes a digest of the articles in none yet; it returns its ID
+// and how many articles beyond email.max_articles it lists in one line.
+func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article) (int64, int, bool, error) {
 	done, err := d.Ledger.DigestedArticles(ctx)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	var fresh []*syndicate.Article
-	for _, a := range articles {
-		if !done[a.ID] {
-			fresh = append(fresh, a)
-		}
-	}
-	dg := digest.New(fresh, d.Now())
-	if len(dg.Articles) == 0 {
-		return 0, false, nil
-	}
-	id, err := d.Ledger.CreateDigest(ctx, dg.Articles)
+	records, err := d.Ledger.ArticleRecords(ctx)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	d.Log.Info("new digest", "digest", id, "articles", len(dg.Articles))
-	return id, true, nil
+	fresh := ForDigest(articles, records, done, d.Now(), d.Settle)
+	dg, omitted := digest.New(fresh, d.Now(), d.Config.Email.MaxArticles)
+	if len(dg.Articles) == 0 {
+		return 0, 0, false, nil
+	}
+	id, err := d.Ledger.CreateDigest(ctx, dg.Articles, omitted)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	d.Log.Info("new digest", "digest", id, "articles", len(dg.Articles), "omitted_beyond_max_articles", len(omitted))
+	return id, len(omitted), true, nil
 }
 
 // sendFixed prepares (if needed) and sends one recorded digest.
@@ -172,7 +176,7 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 	if err != nil {
 		return rep, err
 	}
-	issue := d.Renderer.Issue(digest.Digest{Date: rec.CreatedAt.In(d.Config.Location()), Articles: items})
+	issue := d.Renderer.Issue(digest.Digest{Date: rec.CreatedAt.In(d.Config.Location()), Articles: items, Omitted: rec.Omitted, ArchiveURL: d.Config.BaseURL})
 	link := func(email string) string {
 		return unsubscribe.Link(d.Config.Email.UnsubscribeURL, unsubscribe.Token(secret, env.ListID, email))
 	}

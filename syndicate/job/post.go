@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
@@ -20,15 +22,27 @@ type PostDeps struct {
 	Config *config.Config
 	Ledger syndicate.PostLedger
 	Poster syndicate.Poster
+	// Images reads the pictures posts carry, confined to the articles
+	// folder and media_dirs (see package files).
+	Images ImageReader
 	Log    *slog.Logger
 	Now    func() time.Time
 	// Grace is how long a post already being sent may take to finish
 	// after ctx is cancelled (a SIGTERM); 0 means 8 seconds.
 	Grace time.Duration
+	// Settle leaves articles changed more recently than this for a later
+	// run (the daemon's articles_settle; 0 for a run by hand).
+	Settle time.Duration
 	// Retries is how often a post that failed with an unknown outcome is
 	// looked for and sent again in one run; Backoff the first wait (1s).
 	Retries int
 	Backoff time.Duration
+}
+
+// ImageReader reads a picture, checked to be an image of at most limit
+// bytes inside the allowed folders.
+type ImageReader interface {
+	Read(path string, limit int64) (files.Image, error)
 }
 
 // PostReport says what a run did.
@@ -68,7 +82,7 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 	if err != nil {
 		return rep, err
 	}
-	plan := SelectPosts(articles, records, d.Now())
+	plan := SelectPosts(articles, records, d.Now(), d.Settle)
 	rep.Waiting = len(plan.Waiting)
 	due := plan.Due
 	if c := d.Config.Mastodon.MaxThreadsPerRun; c > 0 && len(due) > c {
@@ -93,7 +107,7 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 		if ctx.Err() != nil {
 			return rep, ErrStopped
 		}
-		posted, err := postArticle(ctx, d, a, opts)
+		posted, err := postArticle(ctx, d, a, opts, lim)
 		rep.Posts += posted
 		var rejected *rejection
 		switch {
@@ -119,7 +133,7 @@ func (r *rejection) Error() string { return r.reason }
 
 // postArticle plans and posts one article's thread, resuming where an
 // earlier run stopped. It returns how many posts it made or found.
-func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thread.Options) (int, error) {
+func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thread.Options, lim syndicate.Limits) (int, error) {
 	t, err := thread.Compose(a, opts)
 	if err != nil {
 		return 0, &rejection{reason: err.Error()}
@@ -130,7 +144,6 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 		if len(p.Media) > 0 {
 			pp.MediaFile, pp.MediaAlt = p.Media[0].File, p.Media[0].Description
 		}
-		pp.IdempotencyKey = IdempotencyKey(a.ID, pp)
 		planned[i] = pp
 	}
 	// The plan keeps posts already made (or in doubt) and replaces the rest.
@@ -151,7 +164,7 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 		if ctx.Err() != nil {
 			return made, ErrStopped
 		}
-		st, err := sendOnce(ctx, d, a, p, prev)
+		st, err := sendOnce(ctx, d, a, p, prev, lim)
 		if err != nil {
 			return made, err
 		}
@@ -173,7 +186,7 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 // have answered while the server went on — is never simply resent: the
 // post is first looked for among the account's recent statuses, and the
 // resend carries the same idempotency key.
-func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev string) (syndicate.Status, error) {
+func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev string, lim syndicate.Limits) (syndicate.Status, error) {
 	// The post in hand may finish after a SIGTERM, within the grace time.
 	grace := d.Grace
 	if grace <= 0 {
@@ -188,6 +201,7 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 	if wait <= 0 {
 		wait = time.Second
 	}
+	p.IdempotencyKey = IdempotencyKey(a.ID, p, prev)
 	inDoubt := !p.AttemptedAt.IsZero()
 	since := p.AttemptedAt
 	for attempt := 0; ; attempt++ {
@@ -205,12 +219,19 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 		if !inDoubt {
 			since = time.Now()
 		}
+		var pic syndicate.Picture
+		if p.MediaFile != "" {
+			var err error
+			if pic, err = readPicture(d.Images, p.MediaFile, lim); err != nil {
+				return syndicate.Status{}, err
+			}
+		}
 		if err := d.Ledger.MarkAttempt(sendCtx, a.ID, p.Index); err != nil {
 			return syndicate.Status{}, err
 		}
 		var media []string
 		if p.MediaFile != "" {
-			id, err := d.Poster.Upload(sendCtx, p.MediaFile, p.MediaAlt)
+			id, err := d.Poster.Upload(sendCtx, pic, p.MediaAlt)
 			if err != nil {
 				return syndicate.Status{}, classifyPostError(err)
 			}
@@ -236,6 +257,27 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 	}
 }
 
+// readPicture reads a post's picture as the server will take it: an image
+// of a type it accepts, within its size limit and never more than
+// files.MaxImageSize. Anything else fails the article (nothing was sent).
+func readPicture(images ImageReader, path string, lim syndicate.Limits) (syndicate.Picture, error) {
+	if images == nil {
+		return syndicate.Picture{}, &rejection{reason: "picture " + path + ": no picture folders are open"}
+	}
+	limit := int64(files.MaxImageSize)
+	if lim.ImageSizeLimit > 0 && lim.ImageSizeLimit < limit {
+		limit = lim.ImageSizeLimit
+	}
+	img, err := images.Read(path, limit)
+	if err != nil {
+		return syndicate.Picture{}, &rejection{reason: "picture " + err.Error()}
+	}
+	if !files.Supported(img.Type, lim.ImageTypes) {
+		return syndicate.Picture{}, &rejection{reason: fmt.Sprintf("picture %s is %s, which the server does not take (it takes %s)", path, img.Type, strings.Join(lim.ImageTypes, ", "))}
+	}
+	return syndicate.Picture{Name: img.Name, Type: img.Type, Data: img.Data}, nil
+}
+
 func classifyPostError(err error) error {
 	if errors.Is(err, syndicate.ErrRejected) {
 		return &rejection{reason: err.Error()}
@@ -243,11 +285,13 @@ func classifyPostError(err error) error {
 	return err
 }
 
-// IdempotencyKey is the post's key: the same article, index and content
-// always give the same key, so a resend is recognised by the server.
-func IdempotencyKey(articleID string, p syndicate.PlannedPost) string {
+// IdempotencyKey is the post's key: the same article, index, content and
+// parent always give the same key, so a resend is recognised by the
+// server. The parent is part of it so that a head post made anew (after
+// an edit) can never be answered with the replies of the old one.
+func IdempotencyKey(articleID string, p syndicate.PlannedPost, inReplyTo string) string {
 	h := sha256.New()
-	for _, part := range []string{articleID, strconv.Itoa(p.Index), p.ContentWarning, p.Text, p.Visibility, p.Language, p.MediaFile, p.MediaAlt} {
+	for _, part := range []string{articleID, strconv.Itoa(p.Index), inReplyTo, p.ContentWarning, p.Text, p.Visibility, p.Language, p.MediaFile, p.MediaAlt} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

@@ -17,6 +17,54 @@ import (
 	"github.com/syndicate-bot/syndicate/templates"
 )
 
+// State is where an article stands for posting. It is decided in one
+// place, Classify, for the post job, the dry runs, "status", the digest
+// and --mark-posted alike.
+type State string
+
+// The states of an article.
+const (
+	Pending  State = "pending"  // due: posted by the next run
+	Posting  State = "posting"  // its thread is partly posted: resumed first
+	Posted   State = "posted"   // its thread is complete
+	Adopted  State = "adopted"  // recorded as posted by --mark-posted
+	Failed   State = "failed"   // refused by the server; waits for --retry or an edit
+	Draft    State = "draft"    // never posted or mailed
+	Waiting  State = "waiting"  // its date is in the future (an embargo)
+	Settling State = "settling" // changed moments ago; the daemon waits for the next tick
+	Stopped  State = "stopped"  // its thread is unfinished, and it became a draft: nothing more is posted
+)
+
+// Classify decides an article's state from the ledger's record of it
+// (known is false when there is none), the time, and how long a changed
+// file must rest before the daemon takes it (0 for commands run by hand).
+func Classify(a *syndicate.Article, r syndicate.ArticleRecord, known bool, now time.Time, settle time.Duration) State {
+	switch {
+	case known && r.State == syndicate.StatePosting:
+		if a.Draft {
+			return Stopped
+		}
+		return Posting // never leave a thread half-posted
+	case known && r.State == syndicate.StatePosted:
+		return Posted
+	case known && r.State == syndicate.StateAdopted:
+		return Adopted
+	case a.Draft:
+		return Draft
+	case known && r.State == syndicate.StateFailed && r.FailedHash == a.Hash:
+		return Failed
+	case !a.Date.IsZero() && a.Date.After(now):
+		return Waiting
+	case settle > 0 && !a.ModTime.IsZero() && now.Sub(a.ModTime) < settle:
+		return Settling
+	}
+	return Pending
+}
+
+// Mailable reports whether an article in this state may go into a
+// digest: anything but a draft, an embargoed or a settling one.
+func (s State) Mailable() bool { return s != Draft && s != Waiting && s != Settling && s != Stopped }
+
 // PostPlan sorts the articles for the post job.
 type PostPlan struct {
 	// Due are the articles to post now: unfinished threads first, then
@@ -24,29 +72,34 @@ type PostPlan struct {
 	Due []*syndicate.Article
 	// Waiting are articles whose date is still in the future (embargo).
 	Waiting []*syndicate.Article
+	// Settling are articles changed too recently for the daemon.
+	Settling []*syndicate.Article
 	// Failed are failed articles that were not edited since.
 	Failed []*syndicate.Article
+	// Stopped are unfinished threads whose article became a draft.
+	Stopped []*syndicate.Article
 }
 
-// SelectPosts decides which articles are due. records is the ledger (nil
-// or empty when there is none yet); drafts and posted articles are left
-// out.
-func SelectPosts(articles []*syndicate.Article, records map[string]syndicate.ArticleRecord, now time.Time) PostPlan {
+// SelectPosts sorts the articles by Classify. records is the ledger (nil
+// or empty when there is none yet).
+func SelectPosts(articles []*syndicate.Article, records map[string]syndicate.ArticleRecord, now time.Time, settle time.Duration) PostPlan {
 	var p PostPlan
 	var resume []*syndicate.Article
 	for _, a := range articles {
 		r, known := records[a.ID]
-		switch {
-		case known && r.State == syndicate.StatePosting:
-			resume = append(resume, a) // never leave a thread half-posted
-		case known && (r.State == syndicate.StatePosted || r.State == syndicate.StateAdopted):
-		case a.Draft:
-		case known && r.State == syndicate.StateFailed && r.FailedHash == a.Hash:
-			p.Failed = append(p.Failed, a)
-		case !a.Date.IsZero() && a.Date.After(now):
-			p.Waiting = append(p.Waiting, a)
-		default:
+		switch Classify(a, r, known, now, settle) {
+		case Posting:
+			resume = append(resume, a)
+		case Pending:
 			p.Due = append(p.Due, a)
+		case Waiting:
+			p.Waiting = append(p.Waiting, a)
+		case Settling:
+			p.Settling = append(p.Settling, a)
+		case Failed:
+			p.Failed = append(p.Failed, a)
+		case Stopped:
+			p.Stopped = append(p.Stopped, a)
 		}
 	}
 	oldestFirst(resume)
@@ -54,6 +107,22 @@ func SelectPosts(articles []*syndicate.Article, records map[string]syndicate.Art
 	oldestFirst(p.Waiting)
 	p.Due = append(resume, p.Due...)
 	return p
+}
+
+// ForDigest returns the articles a new digest takes: those in no digest
+// yet (done) that may be mailed now.
+func ForDigest(articles []*syndicate.Article, records map[string]syndicate.ArticleRecord, done map[string]bool, now time.Time, settle time.Duration) []*syndicate.Article {
+	var out []*syndicate.Article
+	for _, a := range articles {
+		if done[a.ID] {
+			continue
+		}
+		r, known := records[a.ID]
+		if Classify(a, r, known, now, settle).Mailable() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func oldestFirst(list []*syndicate.Article) {
@@ -80,6 +149,6 @@ func ThreadOptions(cfg *config.Config, lim syndicate.Limits) (thread.Options, er
 	m := cfg.Mastodon
 	return thread.Options{
 		Limits: lim, Numbering: m.Numbering, Visibility: m.Visibility, ReplyVisibility: m.ReplyVisibility,
-		Language: m.Language, Hashtags: m.Hashtags, Head: head,
+		Language: m.Language, Hashtags: m.Hashtags, Head: head, MaxPosts: m.MaxPostsPerThread,
 	}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 // Envelope is what every message of one digest shares.
@@ -67,14 +68,16 @@ func BuildEncoded(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeU
 	if err := msg.From(e.From); err != nil {
 		return nil, fmt.Errorf("from: %w", err)
 	}
-	if r.Name != "" {
-		if err := msg.AddToFormat(r.Name, r.Email); err != nil {
-			return nil, fmt.Errorf("to %s: %w", r.Email, err)
-		}
-	} else if err := msg.To(r.Email); err != nil {
+	// The reader's name comes from a CSV of many hands: control
+	// characters and line breaks go, and net/mail quotes the rest as RFC
+	// 5322 allows (`"Dwayne \"The Rock\" Johnson" <…>`), so a name can
+	// neither fail the reader nor inject a header.
+	to, err := mail.ParseAddress(r.Email)
+	if err != nil {
 		return nil, fmt.Errorf("to %s: %w", r.Email, err)
 	}
-	msg.Subject(m.Subject)
+	msg.ToMailAddress(&mail.Address{Name: text.OneLine(r.Name), Address: to.Address})
+	msg.Subject(text.OneLine(m.Subject))
 	msg.SetDateWithValue(e.Date)
 	msg.SetMessageIDWithValue(e.MessageID(r.Email))
 	msg.SetGenHeaderPreformatted(gomail.Header("List-Id"), "<"+e.ListID+">")

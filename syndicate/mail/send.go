@@ -347,16 +347,19 @@ func writeData(sc *smtp.Client, raw []byte) error {
 }
 
 // writeDotStuffed writes raw as SMTP DATA: every line ends in CRLF and a
-// line starting with "." gets another (RFC 5321 4.5.2). It works a line
-// at a time, not a byte at a time.
+// line starting with "." gets another (RFC 5321 4.5.2). A lone CR or LF
+// ends a line too and is written as CRLF, so nothing a body holds can
+// make "\r.\r\n" or a bare line end on the wire (SMTP smuggling). It works
+// a line at a time, not a byte at a time.
 func writeDotStuffed(w *bufio.Writer, raw []byte) error {
 	for len(raw) > 0 {
-		line := raw
-		rest := []byte(nil)
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+		line, rest := raw, []byte(nil)
+		if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
 			line, rest = raw[:i], raw[i+1:]
+			if raw[i] == '\r' && len(rest) > 0 && rest[0] == '\n' {
+				rest = rest[1:]
+			}
 		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
 		if len(line) > 0 && line[0] == '.' {
 			w.WriteByte('.')
 		}

@@ -6,6 +6,7 @@
 package mastodon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,8 +14,9 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
-	"os"
+	"net/textproto"
 	"regexp"
 	"strings"
 	"time"
@@ -138,7 +140,9 @@ func (c *Client) Limits(ctx context.Context) (syndicate.Limits, error) {
 				CharactersReservedPerURL int `json:"characters_reserved_per_url"`
 			} `json:"statuses"`
 			MediaAttachments struct {
-				DescriptionLimit int `json:"description_limit"`
+				DescriptionLimit   int      `json:"description_limit"`
+				ImageSizeLimit     int64    `json:"image_size_limit"`
+				SupportedMIMETypes []string `json:"supported_mime_types"`
 			} `json:"media_attachments"`
 		} `json:"configuration"`
 		MaxTootChars int `json:"max_toot_chars"` // Pleroma and glitch-soc, v1 only
@@ -166,8 +170,15 @@ func (c *Client) Limits(ctx context.Context) (syndicate.Limits, error) {
 	if s.MaxMediaAttachments > 0 {
 		lim.MaxMedia = s.MaxMediaAttachments
 	}
-	if d := v2.Configuration.MediaAttachments.DescriptionLimit; d > 0 {
-		lim.DescriptionLimit = d
+	ma := v2.Configuration.MediaAttachments
+	if ma.DescriptionLimit > 0 {
+		lim.DescriptionLimit = ma.DescriptionLimit
+	}
+	lim.ImageSizeLimit = ma.ImageSizeLimit
+	for _, t := range ma.SupportedMIMETypes {
+		if strings.HasPrefix(t, "image/") {
+			lim.ImageTypes = append(lim.ImageTypes, t)
+		}
 	}
 	return lim, nil
 }
@@ -231,24 +242,61 @@ func (c *Client) Post(ctx context.Context, p syndicate.PlannedPost, inReplyTo st
 }
 
 // Upload uploads a picture with its alt text and waits until the server
-// has processed it (202, then 206 while processing, then 200).
-func (c *Client) Upload(ctx context.Context, file, description string) (string, error) {
+// has processed it (202, then 206 while processing, then 200). The file
+// name sent is the picture's base name and its type the sniffed one:
+// never a path of this machine.
+func (c *Client) Upload(ctx context.Context, pic syndicate.Picture, description string) (string, error) {
 	var id string
-	err := c.retry(ctx, "upload "+file, func(ctx context.Context) error {
-		f, err := os.Open(file)
+	err := c.retry(ctx, "upload "+pic.Name, func(ctx context.Context) error {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, pic.Name))
+		h.Set("Content-Type", pic.Type)
+		part, err := mw.CreatePart(h)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		a, err := c.api.UploadMediaFromMedia(ctx, &gomastodon.Media{File: f, Description: description})
+		part.Write(pic.Data)
+		if description != "" {
+			mw.WriteField("description", description)
+		}
+		if err := mw.Close(); err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.opts.Server, "/")+"/api/v2/media", bytes.NewReader(body.Bytes()))
 		if err != nil {
 			return err
 		}
-		id = string(a.ID)
-		if a.URL != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+			var e struct {
+				Error string `json:"error"`
+			}
+			json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+			return &gomastodon.APIError{StatusCode: resp.StatusCode, Message: e.Error}
+		}
+		var a struct {
+			ID  string  `json:"id"`
+			URL *string `json:"url"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&a); err != nil {
+			return err
+		}
+		if a.ID == "" {
+			return errors.New("the server answered an upload without a media ID")
+		}
+		id = a.ID
+		if resp.StatusCode == http.StatusOK && a.URL != nil && *a.URL != "" {
 			return nil
 		}
-		return c.waitForMedia(ctx, a)
+		return c.waitForMedia(ctx, &gomastodon.Attachment{ID: gomastodon.ID(a.ID)})
 	})
 	return id, err
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +30,9 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := lim, (syndicate.Limits{MaxCharacters: 300, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500}); got != want {
+	want := syndicate.Limits{MaxCharacters: 300, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500, ImageSizeLimit: 16 << 20,
+		ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"}}
+	if got := lim; !reflect.DeepEqual(got, want) {
 		t.Errorf("limits = %+v, want %+v", got, want)
 	}
 	srv.Set(func(s *mastotest.Settings) { s.NoV2Instance = true })
@@ -127,17 +129,21 @@ func TestUpload_WaitsForProcessing(t *testing.T) {
 	srv := mastotest.New(token)
 	defer srv.Close()
 	srv.Set(func(s *mastotest.Settings) { s.MediaPolls = 2 })
-	file := filepath.Join(t.TempDir(), "p.png")
-	if err := os.WriteFile(file, []byte("\x89PNG fake"), 0o644); err != nil {
+	png, err := os.ReadFile("../../articles/offshore-wind.png")
+	if err != nil {
 		t.Fatal(err)
 	}
 	c := client(srv, token)
-	id, err := c.Upload(context.Background(), file, "a calm sea")
+	id, err := c.Upload(context.Background(), syndicate.Picture{Name: "offshore-wind.png", Type: "image/png", Data: png}, "a calm sea")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.MediaDescription(id); got != "a calm sea" {
 		t.Errorf("alt text = %q", got)
+	}
+	// The server is told the base name and the type, never a local path.
+	if got, want := srv.Uploads()[0], (mastotest.Upload{Description: "a calm sea", FileName: "offshore-wind.png", Type: "image/png", Size: len(png)}); got != want {
+		t.Errorf("upload = %+v, want %+v", got, want)
 	}
 	if _, err := c.Post(context.Background(), syndicate.PlannedPost{Text: "with picture", IdempotencyKey: "m"}, "", []string{id}); err != nil {
 		t.Errorf("attaching processed media: %v", err)

@@ -9,12 +9,10 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io"
-	"mime"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 	"github.com/syndicate-bot/syndicate/templates"
 )
@@ -95,8 +93,15 @@ func (r *Renderer) Render(w io.Writer, p Page) error {
 	return nil
 }
 
-// FromThread draws a composed thread; images are read and inlined.
-func FromThread(t syndicate.Thread, limit int) Thread {
+// ImageReader reads a picture checked to be an image (see files.Images).
+type ImageReader interface {
+	Read(path string, limit int64) (files.Image, error)
+}
+
+// FromThread draws a composed thread; pictures are read through images
+// and inlined. Only a real image is ever inlined: a file that is not one,
+// or lies outside the allowed folders, shows as a missing picture.
+func FromThread(t syndicate.Thread, limit int, images ImageReader) Thread {
 	out := Thread{ArticleID: t.ArticleID, Title: t.Title, URL: t.URL}
 	for i, p := range t.Posts {
 		level := "ok"
@@ -111,7 +116,7 @@ func FromThread(t syndicate.Thread, limit int) Thread {
 			Visibility: p.Visibility, Language: p.Language, Length: p.Length, Limit: limit, Level: level,
 		}
 		for _, m := range p.Media {
-			card.Images = append(card.Images, Image{Src: dataURI(m.File), Alt: m.Description})
+			card.Images = append(card.Images, Image{Src: dataURI(images, m.File), Alt: m.Description})
 		}
 		out.Posts = append(out.Posts, card)
 	}
@@ -156,14 +161,13 @@ func displayURL(u string) string {
 	return u
 }
 
-func dataURI(path string) htmltemplate.URL {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) > 8<<20 {
+func dataURI(images ImageReader, path string) htmltemplate.URL {
+	if images == nil {
 		return ""
 	}
-	typ := mime.TypeByExtension(strings.ToLower(filepath.Ext(path)))
-	if typ == "" {
-		typ = "application/octet-stream"
+	img, err := images.Read(path, files.MaxImageSize)
+	if err != nil {
+		return ""
 	}
-	return htmltemplate.URL("data:" + typ + ";base64," + base64.StdEncoding.EncodeToString(b))
+	return htmltemplate.URL("data:" + img.Type + ";base64," + base64.StdEncoding.EncodeToString(img.Data))
 }

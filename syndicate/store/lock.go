@@ -25,10 +25,10 @@ var ErrLocked = errors.New("the state is in use by another process")
 // Acquire takes the lock beside the state at statePath without waiting.
 func Acquire(statePath string) (*Lock, error) {
 	path := statePath + ".lock"
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("state folder: %w", err)
 	}
-	f := flock.New(path)
+	f := flock.New(path, flock.SetPermissions(0o600))
 	ok, err := f.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
@@ -44,7 +44,7 @@ func Acquire(statePath string) (*Lock, error) {
 	}
 	// Record who holds it, for the message above. The lock is on the
 	// open file, so rewriting its content is safe.
-	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		f.Unlock()
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}

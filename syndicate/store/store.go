@@ -36,10 +36,13 @@ type Store struct {
 // ErrNoState is returned by OpenReadOnly when no state file exists yet.
 var ErrNoState = errors.New("no state yet")
 
-// Open opens (creating if needed) the state at path and migrates it.
+// Open opens (creating if needed) the state at path and migrates it. The
+// state holds the unsubscribe key and every reader's address: a folder
+// made for it is 0700 and the database 0600 (SQLite gives its -wal and
+// -shm files the database's mode).
 func Open(ctx context.Context, path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("state folder: %w", err)
+	if err := MakePrivate(path); err != nil {
+		return nil, err
 	}
 	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -78,6 +81,35 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("state %s has schema version %d, newer than this program (%d)", path, v, len(migrations))
 	}
 	return s, nil
+}
+
+// MakePrivate creates the state's folder (0700) and an empty database file
+// (0600) unless they exist, so nothing of the state is ever readable by
+// others, whatever the umask.
+func MakePrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("state folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Exposed reports the state's files that others may read (group or world
+// permissions): "check" warns about them.
+func Exposed(path string) []string {
+	var out []string
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			out = append(out, fmt.Sprintf("%s is readable by others (mode %04o): chmod 600 %s", p, fi.Mode().Perm(), p))
+		}
+	}
+	return out
 }
 
 func dsn(path string, readOnly bool) string {
@@ -159,13 +191,36 @@ var migrations = []string{
 	);
 	CREATE INDEX deliveries_state ON deliveries (digest_id, state);
 	CREATE TABLE unsubscribes (email_key TEXT PRIMARY KEY, at TEXT NOT NULL);`,
+
+	// 2: articles counted as mailed without being in a digest in full —
+	// adopted with --mark-posted, or beyond a digest's email.max_articles
+	// (listed in one line) — and that count per digest.
+	`CREATE TABLE digest_skips (
+		article_id TEXT PRIMARY KEY,
+		digest_id  INTEGER REFERENCES digests(id), -- NULL when adopted
+		reason     TEXT NOT NULL,                  -- adopted, over_max_articles
+		at         TEXT NOT NULL
+	);
+	ALTER TABLE digests ADD COLUMN omitted INTEGER NOT NULL DEFAULT 0;`,
 }
 
+// migrate brings the schema to the newest version, one migration per
+// transaction: a failed step leaves the state at the version before it.
 func (s *Store) migrate(ctx context.Context) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	for {
+		done, err := s.migrateOne(ctx)
+		if err != nil || done {
 			return err
 		}
+	}
+}
+
+// migrateOne applies the next migration, if any, with its version.
+func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var version int
 		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -174,24 +229,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		if version > len(migrations) {
 			return fmt.Errorf("schema version %d is newer than this program (%d)", version, len(migrations))
 		}
-		for i := version; i < len(migrations); i++ {
-			m := migrations[i]
-			if i == 0 {
-				m = m[len(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`):]
-			}
-			if _, err := tx.ExecContext(ctx, m); err != nil {
-				return fmt.Errorf("migration %d: %w", i+1, err)
-			}
-		}
 		if version == len(migrations) {
+			done = true
 			return nil
+		}
+		m := migrations[version]
+		if version == 0 {
+			m = m[len(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`):]
+		}
+		if _, err := tx.ExecContext(ctx, m); err != nil {
+			return fmt.Errorf("migration %d: %w", version+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = 'schema_version'`); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, len(migrations))
+		_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, version+1)
 		return err
 	})
+	return done, err
 }
 
 // tx runs fn in one transaction.
@@ -400,12 +455,26 @@ func (s *Store) RetryArticle(ctx context.Context, articleID string) (bool, error
 	return ok, err
 }
 
-// AdoptArticles records articles as posted without posting them, for
-// adopting an existing archive. Articles with a record are left alone.
-// It returns how many were adopted.
-func (s *Store) AdoptArticles(ctx context.Context, articles []*syndicate.Article) (int, error) {
+// AdoptArticles records articles as posted without posting them and as
+// mailed without mailing them, for adopting an existing archive: only
+// articles added afterwards reach posts or digests. Articles with a
+// record are left alone. It returns how many were adopted for posting
+// and how many for the digest.
+func (s *Store) AdoptArticles(ctx context.Context, articles []*syndicate.Article) (posts, mailed int, err error) {
 	n := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		t := now()
+		for _, a := range articles {
+			res, err := tx.ExecContext(ctx, `INSERT INTO digest_skips (article_id, digest_id, reason, at)
+				SELECT ?, NULL, 'adopted', ? WHERE NOT EXISTS (SELECT 1 FROM digest_articles WHERE article_id = ?)
+				ON CONFLICT (article_id) DO NOTHING`, a.ID, t, a.ID)
+			if err != nil {
+				return err
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				mailed++
+			}
+		}
 		for _, a := range articles {
 			var exists int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM articles WHERE id = ?`, a.ID).Scan(&exists); err != nil {
@@ -421,7 +490,7 @@ func (s *Store) AdoptArticles(ctx context.Context, articles []*syndicate.Article
 		}
 		return nil
 	})
-	return n, err
+	return n, mailed, err
 }
 
 // ---- digests ----
@@ -429,7 +498,7 @@ func (s *Store) AdoptArticles(ctx context.Context, articles []*syndicate.Article
 // DigestedArticles returns the IDs of the articles in any digest, sent or
 // being sent: they never go into a new one.
 func (s *Store) DigestedArticles(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT article_id FROM digest_articles`)
+	rows, err := s.db.QueryContext(ctx, `SELECT article_id FROM digest_articles UNION SELECT article_id FROM digest_skips`)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -450,7 +519,7 @@ func (s *Store) DigestedArticles(ctx context.Context) (map[string]bool, error) {
 func (s *Store) OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error) {
 	var d syndicate.DigestRecord
 	var created string
-	err := s.db.QueryRowContext(ctx, `SELECT id, state, created_at FROM digests WHERE state <> 'done' ORDER BY id LIMIT 1`).Scan(&d.ID, &d.State, &created)
+	err := s.db.QueryRowContext(ctx, `SELECT id, state, created_at, omitted FROM digests WHERE state <> 'done' ORDER BY id LIMIT 1`).Scan(&d.ID, &d.State, &created, &d.Omitted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, false, nil
 	}
@@ -461,17 +530,24 @@ func (s *Store) OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, e
 	return d, true, nil
 }
 
-// CreateDigest fixes a new digest's articles. Its readers are added with
-// AddReaders, then StartDigest marks it ready to send.
-func (s *Store) CreateDigest(ctx context.Context, items []syndicate.DigestItem) (int64, error) {
+// CreateDigest fixes a new digest's articles: items are mailed in full,
+// omitted (article IDs beyond email.max_articles) are listed in one line
+// and count as mailed too. Its readers are added with AddReaders, then
+// StartDigest marks it ready to send.
+func (s *Store) CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error) {
 	var id int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		created := now()
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM digests`).Scan(&id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO digests (id, state, created_at) VALUES (?, 'preparing', ?)`, id, created); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO digests (id, state, created_at, omitted) VALUES (?, 'preparing', ?, ?)`, id, created, len(omitted)); err != nil {
 			return err
+		}
+		for _, a := range omitted {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO digest_skips (article_id, digest_id, reason, at) VALUES (?, ?, 'over_max_articles', ?)`, a, id, created); err != nil {
+				return err
+			}
 		}
 		for i, it := range items {
 			b, err := json.Marshal(it)
@@ -676,7 +752,7 @@ func (s *Store) LastDigest(ctx context.Context) (syndicate.DigestRecord, bool, e
 
 // Digests returns the newest digests with their delivery counts.
 func (s *Store) Digests(ctx context.Context, limit int) ([]syndicate.DigestRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT g.id, g.state, g.created_at, COALESCE(g.completed_at, ''),
+	rows, err := s.db.QueryContext(ctx, `SELECT g.id, g.state, g.created_at, COALESCE(g.completed_at, ''), g.omitted,
 		(SELECT COUNT(*) FROM digest_articles a WHERE a.digest_id = g.id),
 		(SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state = 'sent'),
 		(SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state = 'failed'),
@@ -690,7 +766,7 @@ func (s *Store) Digests(ctx context.Context, limit int) ([]syndicate.DigestRecor
 	for rows.Next() {
 		var d syndicate.DigestRecord
 		var created, completed string
-		if err := rows.Scan(&d.ID, &d.State, &created, &completed, &d.Articles, &d.Sent, &d.Failed, &d.Pending); err != nil {
+		if err := rows.Scan(&d.ID, &d.State, &created, &completed, &d.Omitted, &d.Articles, &d.Sent, &d.Failed, &d.Pending); err != nil {
 			return nil, err
 		}
 		d.CreatedAt, _ = time.Parse(time.RFC3339Nano, created)

@@ -8,12 +8,15 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/mail"
-	"os"
+	"slices"
 	"strings"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 // RowError is a row that was skipped.
@@ -33,12 +36,20 @@ type List struct {
 	header []string
 	email  int
 	name   int
-	seen   map[string]struct{}
+	// Duplicates are found in little memory, in two passes: the first
+	// hashes every address and keeps the hashes seen twice (suspects);
+	// the second compares only the suspects' addresses exactly, so a hash
+	// collision never skips a reader. (A map of every address took
+	// 189 MB for a million readers.)
+	seed     maphash.Seed
+	suspects map[uint64]struct{}
+	seen     map[string]struct{}
 }
 
-// Open opens a subscriber file and reads its header.
+// Open opens a subscriber file and reads its header. The file must be a
+// regular file (a FIFO is refused, never waited on).
 func Open(path string) (*List, error) {
-	f, err := os.Open(path)
+	f, err := files.OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening subscribers: %w", err)
 	}
@@ -51,11 +62,16 @@ func Open(path string) (*List, error) {
 	return l, nil
 }
 
-func newList(path string, r io.Reader) (*List, error) {
-	c := csv.NewReader(r)
+func newCSV(r io.ReaderAt) *csv.Reader {
+	c := csv.NewReader(io.NewSectionReader(r, 0, 1<<62))
 	c.FieldsPerRecord = -1
 	c.TrimLeadingSpace = true
 	c.ReuseRecord = true
+	return c
+}
+
+func newList(path string, r io.ReaderAt) (*List, error) {
+	c := newCSV(r)
 	header, err := c.Read()
 	if err == io.EOF {
 		return nil, &RowError{Path: path, Line: 1, Msg: "empty file: want a header row email,name"}
@@ -63,7 +79,7 @@ func newList(path string, r io.Reader) (*List, error) {
 	if err != nil {
 		return nil, &RowError{Path: path, Line: 1, Msg: fmt.Sprintf("header: %v", csvMessage(err))}
 	}
-	l := &List{path: path, csv: c, email: -1, name: -1, seen: map[string]struct{}{}}
+	l := &List{path: path, csv: c, email: -1, name: -1, seed: maphash.MakeSeed(), seen: map[string]struct{}{}}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		l.header = append(l.header, h)
@@ -77,8 +93,42 @@ func newList(path string, r io.Reader) (*List, error) {
 	if l.email < 0 {
 		return nil, &RowError{Path: path, Line: 1, Msg: "header has no email column: want a header row email,name"}
 	}
+	l.suspects = l.findSuspects(newCSV(r))
 	return l, nil
 }
+
+// findSuspects is the first pass: the hashes of the addresses that occur
+// more than once (a few, in a clean list), from 8 bytes per row.
+func (l *List) findSuspects(c *csv.Reader) map[uint64]struct{} {
+	c.Read() // the header
+	var hashes []uint64
+	for {
+		rec, err := c.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				continue // a bad row: the second pass reports it
+			}
+			break
+		}
+		if l.email < len(rec) {
+			hashes = append(hashes, l.hash(strings.TrimSpace(rec[l.email])))
+		}
+	}
+	slices.Sort(hashes)
+	suspects := map[uint64]struct{}{}
+	for i := 1; i < len(hashes); i++ {
+		if hashes[i] == hashes[i-1] {
+			suspects[hashes[i]] = struct{}{}
+		}
+	}
+	return suspects
+}
+
+func (l *List) hash(email string) uint64 { return maphash.String(l.seed, syndicate.EmailKey(email)) }
 
 // Next returns the next valid reader, or io.EOF. A skipped row comes back
 // as a *RowError; call Next again to go on.
@@ -108,15 +158,19 @@ func (l *List) Next() (syndicate.Reader, error) {
 		if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndex(email, "@")+1:], ".") {
 			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: fmt.Sprintf("%q is not an email address", email)}
 		}
-		key := syndicate.EmailKey(email)
-		if _, dup := l.seen[key]; dup {
-			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: fmt.Sprintf("%s is listed twice (addresses are compared ignoring case); this row is skipped", email)}
+		if _, suspect := l.suspects[l.hash(email)]; suspect {
+			key := syndicate.EmailKey(email)
+			if _, dup := l.seen[key]; dup {
+				return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: fmt.Sprintf("%s is listed twice (addresses are compared ignoring case); this row is skipped", email)}
+			}
+			l.seen[key] = struct{}{}
 		}
-		l.seen[key] = struct{}{}
 		r := syndicate.Reader{Email: email, Fields: make(map[string]string, len(l.header))}
 		for i, h := range l.header {
 			if i < len(rec) && h != "" {
-				r.Fields[h] = strings.TrimSpace(rec[i])
+				// A field may reach a template or a header: one line, no
+				// control characters.
+				r.Fields[h] = text.OneLine(rec[i])
 			}
 		}
 		r.Name = r.Fields["name"]

@@ -4,8 +4,10 @@
 package text
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
 	"golang.org/x/text/unicode/norm"
@@ -24,7 +26,7 @@ func Normalize(s string) string {
 	b.Grow(len(s))
 	space := false
 	for _, r := range s {
-		if r == '\ufeff' { // a byte-order mark is not text
+		if r == '\ufeff' || isControl(r) { // a byte-order mark or an escape is not text
 			continue
 		}
 		if unicode.IsSpace(r) || r == '\u00a0' || r == '\u202f' || r == '\u2007' {
@@ -75,13 +77,29 @@ func isNormal(s string) bool {
 				return false
 			}
 			prevSpace = true
-		case r == '\ufeff' || unicode.IsSpace(r):
+		case r == '\ufeff' || unicode.IsSpace(r) || isControl(r):
 			return false
 		default:
 			prevSpace = false
 		}
 	}
 	return !prevSpace && norm.NFC.IsNormalString(s)
+}
+
+// isControl reports a control character that is not white space: C0 and
+// C1 controls and DEL (an ESC in an article must not reach a terminal or
+// a post).
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r' && r != '\v' && r != '\f') || (r >= 0x7f && r < 0xa0)
+}
+
+// OneLine makes s fit a mail header or a log line: control characters
+// and Unicode line separators become spaces, white space is collapsed to single
+// spaces, the ends trimmed. "Dwayne \"The Rock\" Johnson" is unchanged.
+func OneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || isControl(r) || r == '\u2028' || r == '\u2029'
+	}), " ")
 }
 
 // IsPlainASCII reports whether s is ASCII with single spaces between words
@@ -100,4 +118,56 @@ func IsPlainASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// Terminal makes s safe to print on a terminal as one line: control
+// characters (escape sequences move the cursor and recolour, a CR or LF
+// would forge a line of output), Unicode line separators and the
+// bidirectional overrides that reorder what is shown are written as
+// escapes like \x1b and \u202e. Text without them is returned as it is.
+func Terminal(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafeOnTerminal(r) {
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
+			for _, r := range s {
+				if unsafeOnTerminal(r) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return false
+}
+
+func unsafeOnTerminal(r rune) bool {
+	switch {
+	case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		return true
+	case r == utf8.RuneError:
+		return true
+	case r == '\u2028' || r == '\u2029': // line and paragraph separators
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069', r == '\u200e', r == '\u200f', r == '\u061c':
+		return true // bidirectional embeddings, overrides, isolates and marks
+	}
+	return false
 }

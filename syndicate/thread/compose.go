@@ -25,6 +25,9 @@ type Options struct {
 	Hashtags        []string // added to every head post
 	// Head renders the head post from HeadData.
 	Head *template.Template
+	// MaxPosts refuses a thread longer than this (0: no cap): a huge key
+	// point must not become hundreds of posts.
+	MaxPosts int
 }
 
 // HeadData is what the head post template sees.
@@ -82,6 +85,9 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		total = n
 	}
 	numbered := opts.Numbering && total > 1
+	if opts.MaxPosts > 0 && total > opts.MaxPosts {
+		return syndicate.Thread{}, fmt.Errorf("article %s: the thread would be %d posts, more than mastodon.max_posts_per_thread (%d); shorten its key points", a.ID, total, opts.MaxPosts)
+	}
 
 	suffix := func(i int) string {
 		if !numbered {

@@ -182,3 +182,21 @@ func TestCompose_LengthsAreExact(t *testing.T) {
 		}
 	}
 }
+
+// TestCompose_MaxPosts: a 100 KB key point would become hundreds of
+// posts; the thread is refused instead, with the count and the key.
+func TestCompose_MaxPosts(t *testing.T) {
+	a := &syndicate.Article{ID: "flood", Title: "Title", URL: "https://e.org/flood", KeyPoints: []string{strings.Repeat("Word after word. ", 6000)}}
+	opts := options(t, 500)
+	opts.MaxPosts = 25
+	_, err := thread.Compose(a, opts)
+	if err == nil || !strings.Contains(err.Error(), "more than mastodon.max_posts_per_thread (25)") {
+		t.Fatalf("err = %v, want the thread refused", err)
+	}
+	// At the cap exactly it is composed.
+	a.KeyPoints = []string{"one", "two", "three"}
+	opts.MaxPosts = 4
+	if th, err := thread.Compose(a, opts); err != nil || len(th.Posts) != 4 {
+		t.Errorf("4 posts with a cap of 4: %d posts, %v", len(th.Posts), err)
+	}
+}

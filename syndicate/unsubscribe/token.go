@@ -38,6 +38,13 @@ func sign(secret []byte, list, key string) []byte {
 	return m.Sum(nil)[:16]
 }
 
+// DryRunToken is a token of the reader's token's shape and length whose
+// signature is all zeros: a dry run's .eml looks exactly like the real
+// message, but its link unsubscribes nobody (Verify says ErrForged).
+func DryRunToken(email string) string {
+	return b64.EncodeToString([]byte(syndicate.EmailKey(email))) + "." + b64.EncodeToString(make([]byte, 16))
+}
+
 // Verify checks a token and returns the address it unsubscribes.
 func Verify(secret []byte, list, token string) (string, error) {
 	addr, sig, ok := strings.Cut(token, ".")

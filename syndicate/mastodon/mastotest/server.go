@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,10 @@ type Settings struct {
 	MediaPolls int
 	// KeyTTL is how long an idempotency key is remembered (an hour).
 	KeyTTL time.Duration
+	// ImageSizeLimit and ImageTypes are what uploads are held to, and what
+	// /api/v2/instance says (16 MB and Mastodon's image types).
+	ImageSizeLimit int
+	ImageTypes     []string
 }
 
 // Server is the test server. Its settings and faults may be changed at
@@ -82,6 +87,7 @@ type media struct {
 	description string
 	polls       int
 	size        int
+	name, typ   string // the upload's file name and its sniffed type
 }
 
 type rateState struct {
@@ -92,7 +98,8 @@ type rateState struct {
 // New starts a server that accepts token.
 func New(token string) *Server {
 	s := &Server{
-		set:  Settings{Token: token, MaxCharacters: 500, URLLength: 23, KeyTTL: time.Hour},
+		set: Settings{Token: token, MaxCharacters: 500, URLLength: 23, KeyTTL: time.Hour,
+			ImageSizeLimit: 16 << 20, ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"}},
 		byID: map[string]*Status{}, keys: map[string]keyEntry{}, media: map[string]*media{}, nextID: 100000,
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
@@ -226,8 +233,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"configuration": map[string]any{
-			"statuses":          map[string]any{"max_characters": set.MaxCharacters, "max_media_attachments": 4, "characters_reserved_per_url": set.URLLength},
-			"media_attachments": map[string]any{"description_limit": 1500},
+			"statuses": map[string]any{"max_characters": set.MaxCharacters, "max_media_attachments": 4, "characters_reserved_per_url": set.URLLength},
+			"media_attachments": map[string]any{"description_limit": 1500, "image_size_limit": set.ImageSizeLimit,
+				"supported_mime_types": append(append([]string{}, set.ImageTypes...), "video/mp4", "audio/mpeg")},
 		}})
 	case r.Method == http.MethodGet && path == "/api/v1/instance":
 		writeJSON(w, http.StatusOK, map[string]any{"configuration": map[string]any{
@@ -377,13 +385,24 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "Validation failed: File can't be blank")
 		return
 	}
-	f, _, err := r.FormFile("file")
+	f, fh, err := r.FormFile("file")
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "Validation failed: File can't be blank")
 		return
 	}
 	data, _ := io.ReadAll(f)
 	f.Close()
+	set := s.settings()
+	// Like Mastodon, the type is the content's, not the name's.
+	typ := http.DetectContentType(data)
+	if !contains(set.ImageTypes, typ) {
+		writeError(w, http.StatusUnprocessableEntity, "Validation failed: File content type is invalid, File is invalid")
+		return
+	}
+	if len(data) > set.ImageSizeLimit {
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Validation failed: File file size must be less than %d Bytes", set.ImageSizeLimit))
+		return
+	}
 	desc := r.FormValue("description")
 	if uniseg.GraphemeClusterCount(desc) > 1500 {
 		writeError(w, http.StatusUnprocessableEntity, "Validation failed: Description is too long (maximum is 1500 characters)")
@@ -391,7 +410,7 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.nextID++
-	m := &media{id: strconv.Itoa(s.nextID), description: desc, size: len(data)}
+	m := &media{id: strconv.Itoa(s.nextID), description: desc, size: len(data), name: fh.Filename, typ: typ}
 	s.media[m.id] = m
 	ready := s.set.MediaPolls == 0
 	s.mu.Unlock()
@@ -418,6 +437,41 @@ func (s *Server) getMedia(w http.ResponseWriter, id string) {
 		return
 	}
 	writeJSON(w, http.StatusOK, mediaJSON(m, s.URL, true))
+}
+
+// Upload is what the server received for one media upload.
+type Upload struct {
+	Description string
+	FileName    string // as the client named it
+	Type        string // sniffed from the content
+	Size        int
+}
+
+// Uploads returns every upload, in the order received.
+func (s *Server) Uploads() []Upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []int
+	for id := range s.media {
+		n, _ := strconv.Atoi(id)
+		ids = append(ids, n)
+	}
+	sort.Ints(ids)
+	var out []Upload
+	for _, id := range ids {
+		m := s.media[strconv.Itoa(id)]
+		out = append(out, Upload{Description: m.description, FileName: m.name, Type: m.typ, Size: m.size})
+	}
+	return out
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // MediaDescription returns the alt text an upload was given.
