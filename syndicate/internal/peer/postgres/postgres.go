@@ -168,6 +168,15 @@ func (s *Server) DSN(name string) string {
 		net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), url.PathEscape(name))
 }
 
+// DBName returns the database name in a DSN made by DSN or NewDatabase (for KillBackends and Psql).
+func DBName(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
 var notIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // NewDatabase creates an empty database with a unique name (made from the test's name) and returns its

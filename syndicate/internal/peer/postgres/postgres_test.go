@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,11 +112,13 @@ func TestStart(t *testing.T) {
 	began := time.Now()
 	dsn := s.NewDatabase(t)
 	t.Logf("NewDatabase took %s: %s", time.Since(began).Round(time.Millisecond), dsn)
-	prefix := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/t1_teststart?sslmode=disable", s.Port)
-	if dsn != prefix {
-		t.Errorf("dsn = %q, want %q", dsn, prefix)
+	db := DBName(dsn)
+	if !regexp.MustCompile(`^t[0-9]+_teststart$`).MatchString(db) {
+		t.Errorf("database name = %q, want tN_teststart", db)
 	}
-	db := "t1_teststart"
+	if want := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, db); dsn != want {
+		t.Errorf("dsn = %q, want %q", dsn, want)
+	}
 	got := s.Psql(t, db, `CREATE TABLE jobs (id int PRIMARY KEY, body text NOT NULL);
 INSERT INTO jobs VALUES (1, 'a'), (2, 'b|c');
 SELECT id, body FROM jobs ORDER BY id;`)
@@ -131,8 +134,7 @@ SELECT id, body FROM jobs ORDER BY id;`)
 // at a time and released when the session ends, whether it quits or the server drops it.
 func TestAdvisoryLock(t *testing.T) {
 	s := Shared(t)
-	s.NewDatabase(t)
-	db := "t1_testadvisorylock"
+	db := DBName(s.NewDatabase(t))
 	if s.Port == 0 {
 		t.Fatal("no port")
 	}
@@ -190,7 +192,7 @@ func TestNewDatabase_parallel(t *testing.T) {
 			t.Run(strconv.Itoa(i), func(t *testing.T) {
 				t.Parallel()
 				dsn := s.NewDatabase(t)
-				db := dsn[strings.LastIndex(dsn, "/")+1 : strings.Index(dsn, "?")]
+				db := DBName(dsn)
 				got := s.Psql(t, db, fmt.Sprintf("CREATE TABLE t (n int); INSERT INTO t VALUES (%d); SELECT n FROM t", i))
 				if got != strconv.Itoa(i) {
 					t.Errorf("%s: got %q", db, got)
@@ -207,8 +209,7 @@ func TestNewDatabase_parallel(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	s := Start(t)
-	s.NewDatabase(t)
-	db := "t1_testrestart"
+	db := DBName(s.NewDatabase(t))
 	s.Psql(t, db, "CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)")
 	se := openSessions(t, s, db, 1)[0]
 	s.Restart(t)
