@@ -26,7 +26,7 @@ type session struct {
 func openSession(t *testing.T, s *Server, db string) *session {
 	t.Helper()
 	cmd := s.as.command(s.Dir, filepath.Join(s.BinDir, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-		"-h", s.Host, "-p", strconv.Itoa(s.Port), "-U", Superuser, "-d", db)
+		"-h", s.Host, "-p", strconv.Itoa(s.Port), "-U", Superuser, "-d", "dbname="+db+" application_name=held")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -43,18 +43,29 @@ func openSession(t *testing.T, s *Server, db string) *session {
 // openSessions opens n sessions on db and waits until they are connected.
 func openSessions(t *testing.T, s *Server, db string, n int) []*session {
 	t.Helper()
-	before := sessions(t, s, db)
+	before := heldSessions(t, s, db)
 	var ses []*session
 	for range n {
 		se := openSession(t, s, db)
 		se.send(t, "SELECT 1;")
 		ses = append(ses, se)
 	}
-	eventually(t, "the sessions to connect", func() bool { return sessions(t, s, db) == before+n })
+	eventually(t, "the sessions to connect", func() bool { return heldSessions(t, s, db) == before+n })
 	return ses
 }
 
-// sessions counts the client sessions on db.
+// heldSessions counts the sessions on db that openSession opened.
+func heldSessions(t *testing.T, s *Server, db string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s.Psql(t, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = '"+db+"' AND application_name = 'held'"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sessions counts the sessions on db. A session's backend can outlive its client by a moment: psql has
+// returned, its backend is still listed.
 func sessions(t *testing.T, s *Server, db string) int {
 	t.Helper()
 	n, err := strconv.Atoi(s.Psql(t, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = '"+db+"'"))
@@ -95,9 +106,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// lockHolders counts the sessions holding advisory lock 42 in db (from another database, so as not to
+// add a session to db's).
 func lockHolders(t *testing.T, s *Server, db string) string {
-	return s.Psql(t, db, `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-WHERE l.locktype = 'advisory' AND l.objid = 42 AND l.granted AND d.datname = current_database()`)
+	return s.Psql(t, "postgres", `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+WHERE l.locktype = 'advisory' AND l.objid = 42 AND l.granted AND d.datname = '`+db+`'`)
 }
 
 func TestStart(t *testing.T) {
@@ -146,6 +159,11 @@ func TestAdvisoryLock(t *testing.T) {
 	if got := try(); got != "f" {
 		t.Fatalf("second session: pg_try_advisory_lock = %q while the first holds it, want f", got)
 	}
+	// Advisory locks belong to a database: the same key in another database is another lock.
+	other := DBName(s.NewDatabase(t))
+	if got := s.Psql(t, other, "SELECT pg_try_advisory_lock(42)"); got != "t" {
+		t.Errorf("pg_try_advisory_lock(42) in another database = %q, want t", got)
+	}
 	first.stdin.Close() // the first session ends
 	if err := first.exited(t); err != nil {
 		t.Fatalf("psql: %v", err)
@@ -163,6 +181,7 @@ func TestAdvisoryLock(t *testing.T) {
 		if got := try(); got != "f" {
 			t.Fatalf("pg_try_advisory_lock = %q while held, want f", got)
 		}
+		eventually(t, "try's session to end", func() bool { return sessions(t, s, db) == 2 })
 		if n := s.KillBackends(t, db); n != 2 {
 			t.Errorf("KillBackends = %d, want 2", n)
 		}
@@ -179,6 +198,7 @@ func TestAdvisoryLock(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 			t.Errorf("psql after KillBackends: %v, want exit status 2 (connection lost)", err)
 		}
+		eventually(t, "try's session to end", func() bool { return sessions(t, s, db) == 0 })
 		if n := s.KillBackends(t, db); n != 0 {
 			t.Errorf("KillBackends with no sessions = %d", n)
 		}
@@ -214,8 +234,10 @@ func TestRestart(t *testing.T) {
 	se := openSessions(t, s, db, 1)[0]
 	s.Restart(t)
 	se.send(t, "SELECT 1;")
-	if err := se.exited(t); err == nil {
-		t.Error("a session survived Restart")
+	err := se.exited(t)
+	var exit interface{ ExitCode() int }
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("psql after Restart: %v, want exit status 2 (connection lost)", err)
 	}
 	if got := s.Psql(t, db, "SELECT n FROM kept"); got != "7" {
 		t.Errorf("after Restart: %q", got)
