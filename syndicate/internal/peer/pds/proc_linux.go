@@ -1,0 +1,10 @@
+package pds
+
+import "syscall"
+
+// sysProcAttr puts the node process in its own process group (so a kill reaches
+// everything it started) and has the kernel kill it when the test binary dies
+// without running its cleanups (a timeout panic, a SIGKILL).
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
