@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package mailpit
+
+import "syscall"
+
+func setDeathSignal(*syscall.SysProcAttr) {}
