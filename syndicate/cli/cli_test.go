@@ -253,7 +253,7 @@ func TestCheck_ExitCodes(t *testing.T) {
 
 	bad := workspace(t, func(s string) string { return strings.Replace(s, "visibility: public", "visibility: everyone", 1) })
 	r = run(t, nil, "--config", bad, "check")
-	if r.code != 2 || !strings.Contains(r.stderr, bad+":14: mastodon.visibility:") {
+	if r.code != 2 || !strings.Contains(r.stderr, bad+":16: mastodon.visibility:") {
 		t.Errorf("bad config: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if r := run(t, nil, "--config", cfg, "frobnicate"); r.code != 2 {
