@@ -66,12 +66,28 @@ type Limits struct {
 	// does not say).
 	ImageSizeLimit int64
 	ImageTypes     []string
+	// Counting is how the server counts a post's length (see
+	// thread.Counting): "mastodon", "gotosocial", "pleroma" or "strict".
+	Counting string
+	// Software and Version are what the server says it is (NodeInfo).
+	Software, Version string
+	// IdempotencyKeys is true for a server known to answer a repeated
+	// Idempotency-Key with the original post (GoToSocial ignores it).
+	IdempotencyKeys bool
 }
 
 // DefaultLimits are Mastodon's stock values, used by dry runs and when a
 // server does not say.
 func DefaultLimits() Limits {
-	return Limits{MaxCharacters: 500, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500}
+	return Limits{MaxCharacters: 500, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500, Counting: "mastodon"}
+}
+
+// ServerInfo is what a live run learned of the Mastodon-API server, kept
+// in the state so a dry run (which opens no connection) composes as the
+// server will count.
+type ServerInfo struct {
+	Limits
+	SeenAt time.Time
 }
 
 // Thread is the chain of posts made for one article.
@@ -247,4 +263,8 @@ type PostLedger interface {
 	RecordPost(ctx context.Context, articleID string, idx int, statusID, statusURL string) error
 	FinishArticle(ctx context.Context, articleID string) error
 	FailArticle(ctx context.Context, articleID, hash, reason string) error
+	// ServerInfo and RememberServer keep what the last run learned of a
+	// server.
+	ServerInfo(ctx context.Context, server string) (ServerInfo, bool, error)
+	RememberServer(ctx context.Context, server string, info ServerInfo) error
 }

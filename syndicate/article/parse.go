@@ -156,7 +156,10 @@ func Parse(path string, data []byte, opts Options) (*syndicate.Article, error) {
 		}
 	}
 	if a.Title == "" && len(a.KeyPoints) > 0 {
-		a.Title = a.KeyPoints[0]
+		// The first key point is the headline (the seed article has no
+		// other): it heads the thread and the digest entry, and is not
+		// repeated as the first reply or bullet.
+		a.Title, a.KeyPoints = a.KeyPoints[0], a.KeyPoints[1:]
 	}
 	if a.Title == "" && len(a.Body) > 0 {
 		a.Title = text.Shorten(a.Body[0], 120)

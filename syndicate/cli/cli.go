@@ -23,6 +23,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/keypoints"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
 // Env is what a run may touch of the process.
@@ -269,12 +270,31 @@ func (a *app) images() (*files.Images, error) {
 	return im, nil
 }
 
-// limits are the limits a dry run composes with: the configured ones, or
-// Mastodon's defaults when the config says "ask the server".
-func (a *app) dryRunLimits() syndicate.Limits {
-	lim := syndicate.DefaultLimits()
+// dryRunLimits are the limits a dry run composes with, which opens no
+// connection: what the last live run learned of the server (kept in the
+// state), else Mastodon's defaults; mastodon.counting, when it forces a
+// rule, and mastodon.max_characters, when set, win. The note says where
+// the counting rule came from.
+func (a *app) dryRunLimits(v view) (lim syndicate.Limits, note string) {
+	lim = syndicate.DefaultLimits()
+	note = "no live run has met " + a.cfg.Mastodon.Server + " yet"
+	if v.server != nil {
+		lim = v.server.Limits
+		note = fmt.Sprintf("the rule of %s %s, as last seen at %s on %s", orUnknown(lim.Software), lim.Version, a.cfg.Mastodon.Server, v.server.SeenAt.In(a.cfg.Location()).Format("2006-01-02 15:04 MST"))
+	}
+	if c := a.cfg.Mastodon.Counting; c != "" && c != "auto" {
+		lim.Counting = c
+		note = "mastodon.counting says so"
+	}
 	if a.cfg.Mastodon.MaxCharacters > 0 {
 		lim.MaxCharacters = a.cfg.Mastodon.MaxCharacters
 	}
-	return lim
+	return lim, thread.Counting(lim.Counting).Name() + ": " + note
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown server"
+	}
+	return s
 }

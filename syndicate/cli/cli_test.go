@@ -127,11 +127,16 @@ func TestPostDryRun_JSONContract(t *testing.T) {
 		t.Errorf("threads = %s\nwant %s", got, want)
 	}
 	seed := doc.Threads[3]
-	if got, want := len(seed.Posts), 4; got != want {
+	// The head carries the first key point (the title) and the link; the
+	// replies are the two other points, so no sentence is seen twice.
+	if got, want := len(seed.Posts), 3; got != want {
 		t.Fatalf("seed thread has %d posts, want %d", got, want)
 	}
 	if !strings.HasPrefix(seed.Posts[0].Text, "Shehbaz Sharif aims to reset") || !strings.Contains(seed.Posts[0].Text, seed.URL) {
 		t.Errorf("seed head = %q", seed.Posts[0].Text)
+	}
+	if !strings.HasPrefix(seed.Posts[1].Text, "The Pakistani PM also plans") {
+		t.Errorf("seed's first reply = %q, want the second key point", seed.Posts[1].Text)
 	}
 	wind := doc.Threads[0]
 	if len(wind.Posts[0].Media) != 1 || !strings.HasSuffix(wind.Posts[0].Media[0].File, "offshore-wind.png") || wind.Posts[0].Media[0].Description == "" {

@@ -34,7 +34,7 @@ func (a *app) openState(ctx context.Context) (*store.Store, func(), error) {
 func (a *app) mastodonClient() *mastodon.Client {
 	m := a.cfg.Mastodon
 	return mastodon.New(mastodon.Options{
-		Server: m.Server, Token: m.AccessToken.Reveal(), Timeout: m.Timeout.D(), Retries: 4, Logger: a.log,
+		Server: m.Server, Token: m.AccessToken.Reveal(), Timeout: m.Timeout.D(), Retries: 4, Logger: a.log, Counting: m.Counting,
 	})
 }
 

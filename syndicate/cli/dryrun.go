@@ -30,6 +30,7 @@ type view struct {
 	records  map[string]syndicate.ArticleRecord
 	digested map[string]bool
 	digests  []syndicate.DigestRecord // the newest few
+	server   *syndicate.ServerInfo    // what the last live run learned of the server
 }
 
 func (a *app) readView(ctx context.Context) (view, error) {
@@ -55,6 +56,11 @@ func (a *app) readView(ctx context.Context) (view, error) {
 	if v.digests, err = st.Digests(ctx, 5); err != nil {
 		return v, err
 	}
+	if info, ok, err := st.ServerInfo(ctx, a.cfg.Mastodon.Server); err != nil {
+		return v, err
+	} else if ok {
+		v.server = &info
+	}
 	return v, nil
 }
 
@@ -68,12 +74,14 @@ func (a *app) check(ctx context.Context, args []string) error {
 	if err := a.load(); err != nil {
 		return err
 	}
-	set, err := a.articles()
+	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
+	set := v.set
 	problems := set.Problems
-	opts, err := job.ThreadOptions(a.cfg, a.dryRunLimits())
+	lim, _ := a.dryRunLimits(v)
+	opts, err := job.ThreadOptions(a.cfg, lim)
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
@@ -160,11 +168,11 @@ func (a *app) pendingThreads(v view, lim syndicate.Limits, all bool) ([]syndicat
 
 // postDryRun prints the threads that would be posted now.
 func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
-	lim := a.dryRunLimits()
 	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
+	lim, note := a.dryRunLimits(v)
 	threads, plan, problems, err := a.pendingThreads(v, lim, all)
 	if err != nil {
 		return err
@@ -177,9 +185,11 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 	if asJSON {
 		out := struct {
 			MaxCharacters int          `json:"max_characters"`
+			Counting      string       `json:"counting"`
+			CountingNote  string       `json:"counting_note"`
 			Threads       []threadJSON `json:"threads"`
 			Problems      []string     `json:"problems"`
-		}{MaxCharacters: lim.MaxCharacters, Threads: []threadJSON{}, Problems: []string{}}
+		}{MaxCharacters: lim.MaxCharacters, Counting: lim.Counting, CountingNote: note, Threads: []threadJSON{}, Problems: []string{}}
 		for _, t := range threads {
 			tj := threadJSON{Article: t.ArticleID, Title: t.Title, URL: t.URL, Extracted: extracted[t.ArticleID]}
 			for _, p := range t.Posts {
@@ -200,7 +210,7 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			return err
 		}
 	} else {
-		writeThreads(a.env.Stdout, threads, lim.MaxCharacters, extracted)
+		writeThreads(a.env.Stdout, threads, lim.MaxCharacters, note, extracted)
 		if held := len(plan.Due) - len(threads) - countErrors(problems, plan.Due); held > 0 && !all {
 			fmt.Fprintf(a.env.Stdout, "%d more pending article(s) wait for later runs (mastodon.max_threads_per_run: %d); --all shows them.\n", held, a.cfg.Mastodon.MaxThreadsPerRun)
 		}
@@ -239,12 +249,12 @@ func countErrors(problems []error, list []*syndicate.Article) int {
 // writeThreads prints threads for a person; extracted names the articles
 // whose key points the extractor chose. Every line of article text is
 // escaped for the terminal.
-func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, extracted map[string]bool) {
+func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, counting string, extracted map[string]bool) {
 	if len(threads) == 0 {
 		fmt.Fprintln(w, "Nothing to post: every article is posted, a draft, or waiting for its date.")
 		return
 	}
-	fmt.Fprintf(w, "Would post %d thread(s), limit %d characters per post (dry run: nothing is sent).\n", len(threads), limit)
+	fmt.Fprintf(w, "Would post %d thread(s), limit %d characters per post (dry run: nothing is sent).\nLength is counted %s.\n", len(threads), limit, counting)
 	for _, t := range threads {
 		note := ""
 		if extracted[t.ArticleID] {
@@ -440,11 +450,11 @@ func (a *app) preview(ctx context.Context, args []string) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	lim := a.dryRunLimits()
 	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
+	lim, _ := a.dryRunLimits(v)
 	threads, _, problems, err := a.pendingThreads(v, lim, true)
 	if err != nil {
 		return err

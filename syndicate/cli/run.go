@@ -205,7 +205,8 @@ func (a *app) postDryTick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	threads, _, problems, err := a.pendingThreads(v, a.dryRunLimits(), false)
+	lim, _ := a.dryRunLimits(v)
+	threads, _, problems, err := a.pendingThreads(v, lim, false)
 	if err != nil {
 		return err
 	}

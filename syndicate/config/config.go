@@ -21,6 +21,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
 // Secret is a string that never prints: tokens and passwords are kept in
@@ -77,6 +79,9 @@ type Mastodon struct {
 	ReplyVisibility string   `yaml:"reply_visibility"`
 	Language        string   `yaml:"language"`
 	Hashtags        []string `yaml:"hashtags"`
+	// Counting is how post length is counted: auto (the server's own
+	// rule, from NodeInfo), mastodon, gotosocial, pleroma or strict.
+	Counting string `yaml:"counting"`
 	// MaxCharacters is the post limit; 0 asks the server.
 	MaxCharacters    int  `yaml:"max_characters"`
 	Numbering        bool `yaml:"numbering"`
@@ -156,7 +161,7 @@ func Default() Config {
 		State:          "syndicate.db",
 		TemplatesDir:   "templates",
 		Mastodon: Mastodon{
-			Visibility: "public", ReplyVisibility: "unlisted", Language: "en",
+			Visibility: "public", ReplyVisibility: "unlisted", Language: "en", Counting: "auto",
 			Numbering: true, MaxThreadsPerRun: 1, MaxPostsPerThread: 25, Timeout: Duration(30 * time.Second),
 		},
 		Email: Email{
@@ -515,6 +520,11 @@ func (c *Config) Validate() error {
 	visibilities := []string{"public", "unlisted", "private", "direct"}
 	oneOf("mastodon.visibility", m.Visibility, visibilities...)
 	oneOf("mastodon.reply_visibility", m.ReplyVisibility, visibilities...)
+	countings := []string{"auto"}
+	for _, c := range thread.Countings {
+		countings = append(countings, string(c))
+	}
+	oneOf("mastodon.counting", m.Counting, countings...)
 	if m.MaxCharacters != 0 && m.MaxCharacters < 100 {
 		add("mastodon.max_characters", "%d is too small: 0 (ask the server) or at least 100", m.MaxCharacters)
 	}

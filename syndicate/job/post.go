@@ -99,6 +99,9 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 	if m := d.Config.Mastodon.MaxCharacters; m > 0 {
 		lim.MaxCharacters = m // a configured limit wins
 	}
+	if err := rememberServer(ctx, d, lim); err != nil {
+		return rep, err
+	}
 	opts, err := ThreadOptions(d.Config, lim)
 	if err != nil {
 		return rep, err
@@ -124,6 +127,28 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 		}
 	}
 	return rep, nil
+}
+
+// rememberServer keeps what the server said of itself for the dry runs,
+// and says once (when it is new or changed) what that means.
+func rememberServer(ctx context.Context, d PostDeps, lim syndicate.Limits) error {
+	server := d.Config.Mastodon.Server
+	old, known, err := d.Ledger.ServerInfo(ctx, server)
+	if err != nil {
+		return err
+	}
+	if !known || old.Software != lim.Software || old.Version != lim.Version || old.Counting != lim.Counting {
+		d.Log.Info("server identified", "server", server, "software", lim.Software, "version", lim.Version,
+			"counting", thread.Counting(lim.Counting).Name(), "max_characters", lim.MaxCharacters)
+		if !lim.IdempotencyKeys {
+			d.Log.Warn("this server does not honour Idempotency-Key: a post whose outcome is unknown is settled by the ledger and by reading the account's recent statuses (see the README's honest limit)",
+				"software", lim.Software)
+		}
+		if lim.Counting == string(thread.CountStrict) && lim.Counting != d.Config.Mastodon.Counting {
+			d.Log.Warn("the server's software is not one syndicate knows: post length is counted strictly (mastodon.counting chooses a rule)", "software", lim.Software)
+		}
+	}
+	return d.Ledger.RememberServer(ctx, server, syndicate.ServerInfo{Limits: lim, SeenAt: d.Now()})
 }
 
 // rejection is an article the server refused for good.

@@ -17,6 +17,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 	gomastodon "github.com/mattn/go-mastodon"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
 // Options configure a Client.
@@ -40,7 +42,10 @@ type Options struct {
 	Backoff time.Duration
 	// MediaWait bounds the wait for an upload to finish processing.
 	MediaWait time.Duration
-	Logger    *slog.Logger
+	// Counting forces a counting rule (thread.Counting); "" or "auto"
+	// takes the server's, from NodeInfo.
+	Counting string
+	Logger   *slog.Logger
 }
 
 // Client posts to one account.
@@ -130,8 +135,18 @@ func (c *Client) retry(ctx context.Context, op string, fn func(context.Context) 
 
 // Limits reads the server's limits from /api/v2/instance, falling back to
 // /api/v1/instance and then to Mastodon's defaults for what neither says.
+//
+// The server is identified by NodeInfo, and the limits say how it counts a
+// post's length (mastodon.counting may force a rule) and whether it
+// honours Idempotency-Key.
 func (c *Client) Limits(ctx context.Context) (syndicate.Limits, error) {
 	lim := syndicate.DefaultLimits()
+	lim.Software, lim.Version = c.identify(ctx)
+	lim.Counting = string(thread.CountingFor(lim.Software))
+	if c.opts.Counting != "" && c.opts.Counting != "auto" {
+		lim.Counting = c.opts.Counting
+	}
+	lim.IdempotencyKeys = honoursIdempotencyKey(lim.Software)
 	var v2 struct {
 		Configuration struct {
 			Statuses struct {
@@ -181,6 +196,79 @@ func (c *Client) Limits(ctx context.Context) (syndicate.Limits, error) {
 		}
 	}
 	return lim, nil
+}
+
+// honoursIdempotencyKey reports whether a server is known to replay a
+// post for a repeated Idempotency-Key (GoToSocial v0.18 ignores it).
+func honoursIdempotencyKey(software string) bool {
+	switch strings.ToLower(software) {
+	case "mastodon", "glitchsoc", "glitch-soc", "hometown", "fedibird", "pleroma", "akkoma":
+		return true
+	}
+	return false
+}
+
+// identify reads the server's software name and version from NodeInfo
+// (/.well-known/nodeinfo, then the document it links on the same host).
+// A server without NodeInfo is "" and counted strictly.
+func (c *Client) identify(ctx context.Context) (software, version string) {
+	base, err := url.Parse(strings.TrimRight(c.opts.Server, "/"))
+	if err != nil {
+		return "", ""
+	}
+	var wellKnown struct {
+		Links []struct {
+			Rel  string `json:"rel"`
+			Href string `json:"href"`
+		} `json:"links"`
+	}
+	if err := c.getPublic(ctx, base.String()+"/.well-known/nodeinfo", &wellKnown); err != nil {
+		c.opts.Logger.Info("no NodeInfo", "err", err)
+		return "", ""
+	}
+	href := ""
+	for _, l := range wellKnown.Links {
+		if strings.HasPrefix(l.Rel, "http://nodeinfo.diaspora.software/ns/schema/2.") && l.Href > href {
+			href = l.Href
+		}
+	}
+	// Only a document on the server itself: NodeInfo must not send the
+	// bot elsewhere.
+	u, err := url.Parse(href)
+	if err != nil || u.Host != base.Host || (u.Scheme != base.Scheme) {
+		return "", ""
+	}
+	var doc struct {
+		Software struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+		} `json:"software"`
+	}
+	if err := c.getPublic(ctx, u.String(), &doc); err != nil {
+		c.opts.Logger.Info("no NodeInfo document", "err", err)
+		return "", ""
+	}
+	return doc.Software.Name, doc.Software.Version
+}
+
+// getPublic reads a public JSON document without the access token.
+func (c *Client) getPublic(ctx context.Context, u string, v any) error {
+	return c.retry(ctx, "GET "+u, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return &gomastodon.APIError{StatusCode: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
+		}
+		return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+	})
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {

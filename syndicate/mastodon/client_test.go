@@ -31,7 +31,8 @@ func TestLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := syndicate.Limits{MaxCharacters: 300, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500, ImageSizeLimit: 16 << 20,
-		ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"}}
+		ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"},
+		Counting: "mastodon", Software: "mastodon", Version: "4.3.0", IdempotencyKeys: true}
 	if got := lim; !reflect.DeepEqual(got, want) {
 		t.Errorf("limits = %+v, want %+v", got, want)
 	}
@@ -111,6 +112,48 @@ func TestRateLimit_WaitsForReset(t *testing.T) {
 	}
 	if got := len(srv.Statuses()); got != 1 {
 		t.Errorf("%d statuses", got)
+	}
+}
+
+// TestLimits_ServerIdentified: the counting rule follows the software
+// NodeInfo names; an unknown or silent server is counted strictly, and a
+// NodeInfo link to another host is not followed.
+func TestLimits_ServerIdentified(t *testing.T) {
+	other := mastotest.New(token)
+	defer other.Close()
+	other.Set(func(s *mastotest.Settings) { s.Software = "gotosocial" })
+	tests := []struct {
+		name     string
+		set      func(*mastotest.Settings)
+		force    string
+		counting string
+		idem     bool
+	}{
+		{"mastodon", func(s *mastotest.Settings) {}, "", "mastodon", true},
+		{"gotosocial", func(s *mastotest.Settings) { s.Software = "gotosocial" }, "", "gotosocial", false},
+		{"akkoma", func(s *mastotest.Settings) { s.Software = "akkoma" }, "", "pleroma", true},
+		{"unknown software", func(s *mastotest.Settings) { s.Software = "misskey" }, "", "strict", false},
+		{"no NodeInfo", func(s *mastotest.Settings) { s.Software = "" }, "", "strict", false},
+		{"NodeInfo on another host", func(s *mastotest.Settings) { s.NodeInfoHref = other.URL + "/nodeinfo/2.0" }, "", "strict", false},
+		{"forced", func(s *mastotest.Settings) { s.Software = "gotosocial" }, "mastodon", "mastodon", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := mastotest.New(token)
+			defer srv.Close()
+			srv.Set(tt.set)
+			c := mastodon.New(mastodon.Options{Server: srv.URL, Token: token, Timeout: 2 * time.Second, Retries: 0, Counting: tt.force})
+			lim, err := c.Limits(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lim.Counting != tt.counting || lim.IdempotencyKeys != tt.idem {
+				t.Errorf("counting %q, idempotency keys %v; want %q, %v", lim.Counting, lim.IdempotencyKeys, tt.counting, tt.idem)
+			}
+		})
+	}
+	if other.Requests() != 0 {
+		t.Errorf("the other host got %d requests", other.Requests())
 	}
 }
 

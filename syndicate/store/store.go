@@ -301,6 +301,35 @@ func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	return b, err
 }
 
+// ServerInfo returns what the last live run learned of a server.
+func (s *Store) ServerInfo(ctx context.Context, server string) (syndicate.ServerInfo, bool, error) {
+	var info syndicate.ServerInfo
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, "server:"+server).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, fmt.Errorf("state: %w", err)
+	}
+	if err := json.Unmarshal([]byte(v), &info); err != nil {
+		return info, false, fmt.Errorf("state: server %s: %w", server, err)
+	}
+	return info, true, nil
+}
+
+// RememberServer keeps what a live run learned of a server.
+func (s *Store) RememberServer(ctx context.Context, server string, info syndicate.ServerInfo) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, "server:"+server, string(b))
+		return err
+	})
+}
+
 // ---- articles and posts ----
 
 // ArticleRecords returns what is recorded of every article, by ID.

@@ -47,10 +47,11 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		lim.URLLength = syndicate.DefaultLimits().URLLength
 	}
 	cw := a.ContentWarning
-	if cwLen := Length("", cw, lim.URLLength); cwLen > lim.MaxCharacters/2 {
+	counting := Counting(lim.Counting)
+	if cwLen := counting.Length("", cw, lim.URLLength); cwLen > lim.MaxCharacters/2 {
 		return syndicate.Thread{}, fmt.Errorf("article %s: content warning is %d characters, too long for posts of %d", a.ID, cwLen, lim.MaxCharacters)
 	}
-	length := func(text string) int { return Length(cw, text, lim.URLLength) }
+	length := func(text string) int { return counting.Length(cw, text, lim.URLLength) }
 	// withSuffix is length(text + suffix) for a numbering suffix: it
 	// starts with a line break, which joins no grapheme, URL or mention
 	// before it (but after a CR), so its length just adds.
@@ -165,7 +166,7 @@ func renderHead(a *syndicate.Article, opts Options, lim syndicate.Limits, fits f
 			if fits(post) {
 				return post, nil
 			}
-			over := Length(a.ContentWarning, post, lim.URLLength) - lim.MaxCharacters
+			over := Counting(lim.Counting).Length(a.ContentWarning, post, lim.URLLength) - lim.MaxCharacters
 			n -= max(1, over)
 		}
 		if len(tags) == 0 {

@@ -55,15 +55,17 @@ func TestCompose_SeedArticle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(th.Posts), 4; got != want {
-		t.Fatalf("%d posts, want head + 3 key points", got)
+	// The seed's title is its first key point: the head says it, and the
+	// replies are the two other points.
+	if got, want := len(th.Posts), 3; got != want {
+		t.Fatalf("%d posts, want the head + 2 key points", got)
 	}
 	head := th.Posts[0].Text
-	if !strings.HasPrefix(head, a.KeyPoints[0]+"\n\n"+a.URL) {
+	if !strings.HasPrefix(head, a.Title+"\n\n"+a.URL) || !strings.HasPrefix(a.Title, "Shehbaz Sharif aims to reset") {
 		t.Errorf("head post = %q, want the title (first key point) and link", head)
 	}
 	for i, kp := range a.KeyPoints {
-		if got, want := th.Posts[i+1].Text, fmt.Sprintf("%s\n\n%d/4", kp, i+2); got != want {
+		if got, want := th.Posts[i+1].Text, fmt.Sprintf("%s\n\n%d/3", kp, i+2); got != want {
 			t.Errorf("reply %d = %q, want %q", i+1, got, want)
 		}
 	}

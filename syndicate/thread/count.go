@@ -35,6 +35,73 @@ func Length(contentWarning, text string, urlLength int) int {
 	return graphemeCount(contentWarning + countable(text, urlLength))
 }
 
+// Counting is a server's rule for the length of a post. Servers that speak
+// the Mastodon API count differently, and a post one accepts another
+// refuses; each rule here is read from the server's source.
+type Counting string
+
+// The counting rules.
+const (
+	// CountMastodon: extended grapheme clusters of spoiler + text, every
+	// URL as characters_reserved_per_url, "@user@domain" as "@user"
+	// (Mastodon's StatusLengthValidator; glitch-soc, Hometown and the
+	// other forks keep it).
+	CountMastodon Counting = "mastodon"
+	// CountGoToSocial: code points of text plus code points of spoiler,
+	// URLs and mentions in full (GoToSocial's validateStatusContent:
+	// len([]rune(status)) + len([]rune(spoiler))), although it reports
+	// characters_reserved_per_url.
+	CountGoToSocial Counting = "gotosocial"
+	// CountPleroma: grapheme clusters (Elixir's String.length) of spoiler
+	// and text, URLs and mentions in full (Pleroma and Akkoma).
+	CountPleroma Counting = "pleroma"
+	// CountStrict: the longest of the three, for a server not known.
+	CountStrict Counting = "strict"
+)
+
+// Countings are the rules mastodon.counting may name, besides "auto".
+var Countings = []Counting{CountMastodon, CountGoToSocial, CountPleroma, CountStrict}
+
+// Length is the length this rule counts; an unknown rule counts strictly.
+func (c Counting) Length(contentWarning, text string, urlLength int) int {
+	switch c {
+	case CountMastodon:
+		return Length(contentWarning, text, urlLength)
+	case CountGoToSocial:
+		return utf8.RuneCountInString(text) + utf8.RuneCountInString(contentWarning)
+	case CountPleroma:
+		return graphemeCount(contentWarning + text)
+	}
+	return max(Length(contentWarning, text, urlLength), utf8.RuneCountInString(text)+utf8.RuneCountInString(contentWarning), graphemeCount(contentWarning+text))
+}
+
+// Name is the rule as a person reads it.
+func (c Counting) Name() string {
+	switch c {
+	case CountMastodon:
+		return "as Mastodon counts (URLs as 23, graphemes)"
+	case CountGoToSocial:
+		return "as GoToSocial counts (code points, URLs in full)"
+	case CountPleroma:
+		return "as Pleroma and Akkoma count (graphemes, URLs in full)"
+	}
+	return "strictly (the longest of the Mastodon, GoToSocial and Pleroma counts)"
+}
+
+// CountingFor is the rule of a server by its NodeInfo software name; a
+// server not known counts strictly.
+func CountingFor(software string) Counting {
+	switch strings.ToLower(strings.TrimSpace(software)) {
+	case "mastodon", "glitchsoc", "glitch-soc", "hometown", "fedibird", "ecko", "kmyblue", "chuckya":
+		return CountMastodon
+	case "gotosocial":
+		return CountGoToSocial
+	case "pleroma", "akkoma":
+		return CountPleroma
+	}
+	return CountStrict
+}
+
 // graphemeCount counts extended grapheme clusters; ASCII text, the common
 // case, is counted without the Unicode segmentation tables (in ASCII only
 // CR LF is a cluster of two).

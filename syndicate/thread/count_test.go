@@ -98,3 +98,43 @@ func FuzzLength(f *testing.F) {
 		}
 	})
 }
+
+// TestCounting_PerServer: the same post counted by each server's rule,
+// as read from its source (Mastodon's StatusLengthValidator, GoToSocial's
+// validateStatusContent, Pleroma's String.length), and strictly.
+func TestCounting_PerServer(t *testing.T) {
+	const long = "https://news.example.org/articles/a-long-slug-of-an-article-2026" // 64 characters
+	tests := []struct {
+		name, cw, text                        string
+		mastodon, gotosocial, pleroma, strict int
+	}{
+		{"plain", "", "Hello world", 11, 11, 11, 11},
+		{"a long URL", "", "Read " + long, 5 + 23, 5 + 64, 5 + 64, 69},
+		{"a short URL", "", "see http://e.co", 4 + 23, 15, 15, 27},
+		{"flags: 1 grapheme, 2 code points", "", "🇵🇰🇩🇪", 2, 4, 2, 4},
+		{"family: 1 grapheme, 7 code points", "", "👨‍👩‍👧‍👦", 1, 7, 1, 7},
+		{"combining accent", "", "e\u0301", 1, 2, 1, 2},
+		{"remote mention", "", "hi @alice@mastodon.social", 9, 25, 25, 25},
+		{"content warning counts", "CW", "text", 6, 6, 6, 6},
+		{"CRLF is one grapheme, two code points", "", "a\r\nb", 3, 4, 3, 4},
+	}
+	for _, tt := range tests {
+		for c, want := range map[Counting]int{CountMastodon: tt.mastodon, CountGoToSocial: tt.gotosocial, CountPleroma: tt.pleroma, CountStrict: tt.strict} {
+			if got := c.Length(tt.cw, tt.text, 23); got != want {
+				t.Errorf("%s: %s counts %d, want %d", tt.name, c, got, want)
+			}
+		}
+	}
+}
+
+func TestCountingFor(t *testing.T) {
+	for software, want := range map[string]Counting{
+		"mastodon": CountMastodon, "Mastodon": CountMastodon, "hometown": CountMastodon, "glitchsoc": CountMastodon,
+		"gotosocial": CountGoToSocial, "pleroma": CountPleroma, "akkoma": CountPleroma,
+		"misskey": CountStrict, "firefish": CountStrict, "": CountStrict,
+	} {
+		if got := CountingFor(software); got != want {
+			t.Errorf("CountingFor(%q) = %s, want %s", software, got, want)
+		}
+	}
+}

@@ -53,6 +53,11 @@ type Settings struct {
 	// /api/v2/instance says (16 MB and Mastodon's image types).
 	ImageSizeLimit int
 	ImageTypes     []string
+	// Software is what NodeInfo says the server is ("mastodon"); "" serves
+	// no NodeInfo. NodeInfoHref, when set, is where the well-known
+	// document points instead of the server's own /nodeinfo/2.0.
+	Software     string
+	NodeInfoHref string
 }
 
 // Server is the test server. Its settings and faults may be changed at
@@ -99,7 +104,7 @@ type rateState struct {
 func New(token string) *Server {
 	s := &Server{
 		set: Settings{Token: token, MaxCharacters: 500, URLLength: 23, KeyTTL: time.Hour,
-			ImageSizeLimit: 16 << 20, ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"}},
+			Software: "mastodon", ImageSizeLimit: 16 << 20, ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"}},
 		byID: map[string]*Status{}, keys: map[string]keyEntry{}, media: map[string]*media{}, nextID: 100000,
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
@@ -221,6 +226,23 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	set := s.set
 	s.mu.Unlock()
 
+	// NodeInfo is public: the bot learns the server's software from it.
+	switch r.URL.Path {
+	case "/.well-known/nodeinfo":
+		if set.Software == "" {
+			writeError(w, http.StatusNotFound, "Not found")
+			return
+		}
+		href := s.URL + "/nodeinfo/2.0"
+		if set.NodeInfoHref != "" {
+			href = set.NodeInfoHref
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"links": []map[string]string{{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": href}}})
+		return
+	case "/nodeinfo/2.0":
+		writeJSON(w, http.StatusOK, map[string]any{"version": "2.0", "software": map[string]string{"name": set.Software, "version": "4.3.0"}})
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+set.Token {
 		writeError(w, http.StatusUnauthorized, "The access token is invalid")
 		return
