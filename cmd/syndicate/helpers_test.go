@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/gotosocial"
 )
 
 // binary is the syndicate program built once for these tests.
@@ -29,7 +31,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building syndicate:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := gotosocial.Main(m) // m.Run, then stop the shared GoToSocial
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build GoToSocial v0.18.3 for the end-to-end tests (syndicate/internal/peer/gotosocial).
+# Build GoToSocial v0.18.3 for the end-to-end tests (syndicate/testpeer/gotosocial).
 #
 # Installs into ${SYNDICATE_PEERS_DIR:-$HOME/.cache/syndicate-peers}/gotosocial-v0.18.3/:
 #   gotosocial          the server binary (static, no cgo)

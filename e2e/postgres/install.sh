@@ -2,7 +2,7 @@
 # Installs PostgreSQL for the tests: Debian's `postgresql` package (PostgreSQL 15 on Debian 12).
 #
 # The package installs system-wide (/usr/lib/postgresql/15/bin), not into the peer cache root: the Go
-# harness (syndicate/internal/peer/postgres) looks there. Idempotent: when initdb and pg_ctl already exist
+# harness (syndicate/testpeer/postgres) looks there. Idempotent: when initdb and pg_ctl already exist
 # under /usr/lib/postgresql/*/bin it prints what it found and returns at once.
 #
 # The tests never use a system cluster: each test binary runs its own throwaway cluster in a temp folder on a

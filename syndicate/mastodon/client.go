@@ -414,53 +414,54 @@ func (c *Client) waitForMedia(ctx context.Context, a *gomastodon.Attachment) err
 // FindPosted looks through the account's recent statuses, newest first
 // and back to since, for one replying to inReplyTo ("" for a head post)
 // whose text is text. It settles a post whose outcome is unknown after
-// the server's idempotency window.
+// the server's idempotency window, or on a server that has none
+// (GoToSocial). The status's source text is compared where the server
+// gives it (GoToSocial does, to the author), else its HTML made plain.
 func (c *Client) FindPosted(ctx context.Context, inReplyTo, text string, since time.Time) (syndicate.Status, bool, error) {
 	account, err := c.Account(ctx)
 	if err != nil {
 		return syndicate.Status{}, false, err
 	}
 	want := collapse(text)
-	pg := &gomastodon.Pagination{Limit: 40}
+	maxID := ""
 	for page := 0; page < 10; page++ {
-		var statuses []*gomastodon.Status
-		err := c.retry(ctx, "read recent statuses", func(ctx context.Context) error {
-			p := *pg
-			var err error
-			statuses, err = c.api.GetAccountStatuses(ctx, gomastodon.ID(account), &p)
-			if err == nil {
-				*pg = p
-			}
-			return err
-		})
-		if err != nil {
+		path := "/api/v1/accounts/" + url.PathEscape(account) + "/statuses?limit=40"
+		if maxID != "" {
+			path += "&max_id=" + url.QueryEscape(maxID)
+		}
+		var statuses []struct {
+			ID          string    `json:"id"`
+			URL         string    `json:"url"`
+			CreatedAt   time.Time `json:"created_at"`
+			InReplyToID *string   `json:"in_reply_to_id"`
+			Content     string    `json:"content"`
+			Text        string    `json:"text"`
+		}
+		if err := c.getJSON(ctx, path, &statuses); err != nil {
 			return syndicate.Status{}, false, err
 		}
 		for _, s := range statuses {
 			if s.CreatedAt.Before(since) {
 				return syndicate.Status{}, false, nil
 			}
-			if replyTo(s) == inReplyTo && collapse(PlainText(s.Content)) == want {
-				return syndicate.Status{ID: string(s.ID), URL: s.URL}, true, nil
+			parent := ""
+			if s.InReplyToID != nil {
+				parent = *s.InReplyToID
+			}
+			got := s.Text
+			if got == "" {
+				got = PlainText(s.Content)
+			}
+			if parent == inReplyTo && collapse(got) == want {
+				return syndicate.Status{ID: s.ID, URL: s.URL}, true, nil
 			}
 		}
-		if len(statuses) == 0 || pg.MaxID == "" {
+		if len(statuses) == 0 {
 			return syndicate.Status{}, false, nil
 		}
-		pg.Limit = 40
-		pg.SinceID, pg.MinID = "", ""
+		maxID = statuses[len(statuses)-1].ID
 	}
 	return syndicate.Status{}, false, nil
-}
-
-func replyTo(s *gomastodon.Status) string {
-	switch v := s.InReplyToID.(type) {
-	case string:
-		return v
-	case float64:
-		return fmt.Sprintf("%.0f", v)
-	}
-	return ""
 }
 
 var (

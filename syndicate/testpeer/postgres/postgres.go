@@ -377,7 +377,7 @@ func tempRoot(r runAs) string {
 
 // settings are appended to the cluster's postgresql.conf: a private, fast, disposable server.
 const settings = `
-# syndicate test harness (syndicate/internal/peer/postgres)
+# syndicate test harness (syndicate/testpeer/postgres)
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '%s'
 fsync = off

@@ -15,8 +15,8 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/syndicate-bot/syndicate/syndicate/internal/peer/dkimcheck"
-	"github.com/syndicate-bot/syndicate/syndicate/internal/peer/mailpit"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/dkimcheck"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/mailpit"
 )
 
 const (

@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/syndicate-bot/syndicate/syndicate/internal/peer/gotosocial"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/gotosocial"
 )
 
 func TestMain(m *testing.M) { os.Exit(gotosocial.Main(m)) }

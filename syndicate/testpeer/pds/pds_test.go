@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syndicate-bot/syndicate/syndicate/internal/peer/pds"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/pds"
 )
 
 const post = "app.bsky.feed.post"

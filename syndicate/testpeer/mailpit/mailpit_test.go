@@ -16,7 +16,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/syndicate-bot/syndicate/syndicate/internal/peer/mailpit"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/mailpit"
 )
 
 const (
