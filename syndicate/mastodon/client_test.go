@@ -32,7 +32,7 @@ func TestLimits(t *testing.T) {
 	}
 	want := syndicate.Limits{MaxCharacters: 300, URLLength: 23, MaxMedia: 4, DescriptionLimit: 1500, ImageSizeLimit: 16 << 20,
 		ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"},
-		Counting: "mastodon", Software: "mastodon", Version: "4.3.0", IdempotencyKeys: true}
+		Counting:   "mastodon", Software: "mastodon", Version: "4.3.0", IdempotencyKeys: true}
 	if got := lim; !reflect.DeepEqual(got, want) {
 		t.Errorf("limits = %+v, want %+v", got, want)
 	}
