@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,6 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/subscriber"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
-	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
 
 // view is what a dry run reads, once: the articles, and what the state
@@ -31,6 +31,10 @@ type view struct {
 	digested map[string]bool
 	digests  []syndicate.DigestRecord // the newest few
 	server   *syndicate.ServerInfo    // what the last live run learned of the server
+	// unsubscribed are the readers who asked for no more mail; idSecret
+	// is the Message-ID secret (nil before the first send).
+	unsubscribed map[string]bool
+	idSecret     []byte
 }
 
 func (a *app) readView(ctx context.Context) (view, error) {
@@ -54,6 +58,12 @@ func (a *app) readView(ctx context.Context) (view, error) {
 		return v, err
 	}
 	if v.digests, err = st.Digests(ctx, 5); err != nil {
+		return v, err
+	}
+	if v.unsubscribed, err = st.Unsubscribed(ctx); err != nil {
+		return v, err
+	}
+	if v.idSecret, err = st.Secret(ctx, job.SecretMessageID); err != nil {
 		return v, err
 	}
 	if info, ok, err := st.ServerInfo(ctx, a.cfg.Mastodon.Server); err != nil {
@@ -96,9 +106,14 @@ func (a *app) check(ctx context.Context, args []string) error {
 	if _, err := preview.NewRenderer(a.cfg.TemplatesDir); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	// The relay's CA file and the DKIM key are read now, not at the first
+	// message.
+	if _, err := a.smtpOptions(); err != nil {
+		return err
+	}
 	readers := 0
 	if a.cfg.Email.Subscribers != "" {
-		sum, err := subscriber.Scan(a.cfg.Email.Subscribers)
+		sum, err := subscriber.Scan(a.cfg.Email.Subscribers, v.unsubscribed)
 		if err != nil {
 			problems = append(problems, err)
 		}
@@ -281,32 +296,32 @@ func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, counting s
 }
 
 // pendingDigest is the digest a send would make now, rendered for the
-// first reader.
+// first reader exactly as the send would render and encode it.
 type pendingDigest struct {
-	Digest   digest.Digest
-	Readers  int
-	Skipped  []error
-	First    syndicate.Reader
-	Sample   bool // First is a stand-in: the list is empty
-	Message  digest.Message
-	Unsub    string
-	Envelope mail.Envelope
+	Digest  digest.Digest
+	Readers int // not counting the unsubscribed
+	Skipped []error
+	First   syndicate.Reader
+	Sample  bool // First is a stand-in: the list is empty
+	Message digest.Message
+	Job     mail.Job     // the first reader's message, as the send builds it
+	Signer  *mail.Signer // DKIM, when email.dkim is set
 }
 
 func (a *app) previewDigest(v view) (*pendingDigest, error) {
-	fresh := job.ForDigest(v.set.Articles, v.records, v.digested, a.env.Now(), a.settle)
-	dg, _ := digest.New(fresh, a.env.Now().In(a.cfg.Location()), a.cfg.Email.MaxArticles)
-	dg.ArchiveURL = a.cfg.BaseURL
+	now := a.env.Now()
+	fresh := job.ForDigest(v.set.Articles, v.records, v.digested, now, a.settle)
+	dg, _ := digest.New(fresh, now.In(a.cfg.Location()), a.cfg.Email.MaxArticles)
 	pd := &pendingDigest{Digest: dg}
 	if a.cfg.Email.Subscribers != "" {
-		sum, err := subscriber.Scan(a.cfg.Email.Subscribers)
+		sum, err := subscriber.Scan(a.cfg.Email.Subscribers, v.unsubscribed)
 		if err != nil {
 			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("email.subscribers (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("email.subscribers")), err)}
 		}
 		pd.Readers, pd.Skipped, pd.First = sum.Readers, sum.Skipped, sum.First
 	}
 	if pd.First.Email == "" {
-		pd.First = syndicate.Reader{Email: "reader@example.org", Name: "Reader"}
+		pd.First = syndicate.Reader{Email: "reader@example.org", Name: "Reader", Fields: map[string]string{"email": "reader@example.org", "name": "Reader"}}
 		pd.Sample = true
 	}
 	if len(pd.Digest.Articles) == 0 {
@@ -316,22 +331,27 @@ func (a *app) previewDigest(v view) (*pendingDigest, error) {
 	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	from := a.cfg.Email.From
-	if from == "" {
-		from = "Digest <digest@example.org>"
+	if pd.Signer, err = a.dkimSigner(); err != nil {
+		return nil, err
 	}
-	if pd.Envelope, err = mail.NewEnvelope(from, a.cfg.Email.ListID, "preview", pd.Digest.Date); err != nil {
+	// Stand-ins for what a dry run may lack; the rest is the send's own
+	// assembly, with tokens that unsubscribe nobody.
+	cfg := *a.cfg
+	if cfg.Email.From == "" {
+		cfg.Email.From = "Digest <digest@example.org>"
+	}
+	if cfg.Email.UnsubscribeURL == "" {
+		cfg.Email.UnsubscribeURL = "https://example.org/unsubscribe"
+	}
+	next := int64(1)
+	if len(v.digests) > 0 {
+		next = v.digests[0].ID + 1
+	}
+	as, err := job.Assemble(&cfg, r, next, job.InstallID(v.idSecret), now, pd.Digest, nil)
+	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	// A dry run's output is shared and kept: it never carries a token
-	// that would really unsubscribe the reader.
-	token := unsubscribe.DryRunToken(pd.First.Email)
-	base := a.cfg.Email.UnsubscribeURL
-	if base == "" {
-		base = "https://example.org/unsubscribe"
-	}
-	pd.Unsub = unsubscribe.Link(base, token)
-	if pd.Message, err = r.Render(pd.Digest, pd.First, pd.Unsub); err != nil {
+	if pd.Job, pd.Message, err = as.Job(syndicate.EmailKey(pd.First.Email), pd.First); err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 	return pd, nil
@@ -412,19 +432,14 @@ func writeDigestFiles(dir string, pd *pendingDigest) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	msg, err := mail.Build(pd.Envelope, pd.First, pd.Message, pd.Unsub)
+	// The bytes the send would write for this reader to a relay that
+	// takes 8bit (nearly all do; one that does not gets quoted-printable).
+	var buf bytes.Buffer
+	m, err := mail.Encode(pd.Job.Build, true, pd.Signer, &buf)
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, "digest.eml"))
-	if err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	if _, err := msg.WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("--out: writing digest.eml: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "digest.eml"), m.Raw, 0o644); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "digest.html"), []byte(pd.Message.HTML), 0o644); err != nil {

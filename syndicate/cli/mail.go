@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,10 +13,10 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	gomail "github.com/wneessen/go-mail"
 	"golang.org/x/term"
 
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/httpd"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
@@ -57,7 +58,7 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 	}
 	smtp, err := a.smtpOptions()
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return err
 	}
 	set, err := a.articles()
 	if err != nil {
@@ -109,8 +110,10 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 			fmt.Fprintln(a.env.Stderr, "stopped: the readers not yet mailed get the digest on the next run")
 			return nil
 		}
-		if errors.Is(err, mail.ErrAuth) {
-			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: check email.smtp.username (%s:%d) and the password in its environment variable", err, a.cfg.Path, max(1, a.cfg.Line("email.smtp.username")))}
+		var setup *mail.SetupError
+		if errors.As(err, &setup) {
+			fmt.Fprintln(a.env.Stderr, "no reader is recorded as failed: the whole session was refused; they are mailed once this is fixed")
+			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: %s (email.smtp in %s)", err, setup.Hint, a.cfg.Path)}
 		}
 		return err
 	}
@@ -121,36 +124,59 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 	return partial(set.Problems)
 }
 
-// smtpOptions are the relay settings of the config, DKIM key included.
+// smtpOptions are the relay settings of the config, with the DKIM key and
+// the CA file read: check, the dry runs and the send all load them, so a
+// bad key stops start-up, not the first message.
 func (a *app) smtpOptions() (mail.SMTPOptions, error) {
 	s := a.cfg.Email.SMTP
 	opts := mail.SMTPOptions{
 		Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password.Reveal(), TLS: s.TLS,
 		Connections: s.Connections, Rate: s.Rate, Timeout: s.Timeout.D(), Logger: a.log,
 	}
-	if d := a.cfg.Email.DKIM; d.Domain != "" {
-		pemBytes, err := os.ReadFile(d.PrivateKeyFile)
+	if s.CAFile != "" {
+		pemBytes, err := files.ReadFile(s.CAFile, 1<<20)
 		if err != nil {
-			return opts, fmt.Errorf("email.dkim.private_key_file (%s:%d): %w", a.cfg.Path, a.cfg.Line("email.dkim.private_key_file"), err)
+			return opts, a.keyError("email.smtp.ca_file", err)
 		}
-		key, err := gomail.PrivKeyFromPEM(pemBytes)
-		if err != nil {
-			return opts, fmt.Errorf("email.dkim.private_key_file (%s:%d): not an RSA or Ed25519 private key", a.cfg.Path, a.cfg.Line("email.dkim.private_key_file"))
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return opts, a.keyError("email.smtp.ca_file", errors.New("no PEM certificate in it"))
 		}
-		signer := gomail.NewDKIMSigner(d.Domain, d.Selector, key)
-		// RFC 8058: the one-click headers must be covered by the signature.
-		signer.SignHeaders("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "MIME-Version", "Content-Type")
-		if err := signer.ValidateConfig(); err != nil {
-			return opts, fmt.Errorf("email.dkim (%s:%d): %w", a.cfg.Path, a.cfg.Line("email.dkim"), err)
-		}
-		opts.DKIM = signer
+		opts.RootCAs = pool
 	}
+	signer, err := a.dkimSigner()
+	if err != nil {
+		return opts, err
+	}
+	opts.DKIM = signer
 	return opts, nil
+}
+
+// dkimSigner loads email.dkim's key; nil when DKIM is off.
+func (a *app) dkimSigner() (*mail.Signer, error) {
+	d := a.cfg.Email.DKIM
+	if d.Domain == "" {
+		return nil, nil
+	}
+	pemBytes, err := files.ReadFile(d.PrivateKeyFile, 1<<20)
+	if err != nil {
+		return nil, a.keyError("email.dkim.private_key_file", err)
+	}
+	signer, err := mail.NewSigner(d.Domain, d.Selector, pemBytes)
+	if err != nil {
+		return nil, a.keyError("email.dkim.private_key_file", err)
+	}
+	return signer, nil
+}
+
+// keyError is a usage error about one config key, with its file:line.
+func (a *app) keyError(key string, err error) error {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s:%d: %s: %w", a.cfg.Path, max(1, a.cfg.Line(key)), key, err)}
 }
 
 // listID is the List-Id the tokens are signed for.
 func (a *app) listID() (string, error) {
-	env, err := mail.NewEnvelope(a.cfg.Email.From, a.cfg.Email.ListID, "", time.Time{})
+	env, err := mail.NewEnvelope(a.cfg.Email.From, a.cfg.Email.ListID, "", "", time.Time{})
 	return env.ListID, err
 }
 
@@ -164,7 +190,7 @@ func (a *app) unsubscribeHandler(ctx context.Context, mux *http.ServeMux, st *st
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	secret, err := st.Secret(ctx, "unsubscribe")
+	secret, err := st.Secret(ctx, job.SecretUnsubscribe)
 	if err != nil {
 		return err
 	}

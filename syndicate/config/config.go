@@ -116,6 +116,9 @@ type SMTP struct {
 	Username    string   `yaml:"username"`
 	Password    Secret   `yaml:"password"`
 	TLS         string   `yaml:"tls"`
+	// CAFile is a PEM file of the CAs the relay's certificate must chain
+	// to, for a relay with a private CA; empty trusts the system's.
+	CAFile      string   `yaml:"ca_file"`
 	Connections int      `yaml:"connections"`
 	Rate        float64  `yaml:"rate"`
 	Timeout     Duration `yaml:"timeout"`
@@ -241,7 +244,7 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 		}
 	}
 	dir := filepath.Dir(path)
-	paths := []*string{&cfg.ArticlesDir, &cfg.State, &cfg.TemplatesDir, &cfg.Email.Subscribers, &cfg.Email.DKIM.PrivateKeyFile}
+	paths := []*string{&cfg.ArticlesDir, &cfg.State, &cfg.TemplatesDir, &cfg.Email.Subscribers, &cfg.Email.DKIM.PrivateKeyFile, &cfg.Email.SMTP.CAFile}
 	for i := range cfg.MediaDirs {
 		paths = append(paths, &cfg.MediaDirs[i])
 	}

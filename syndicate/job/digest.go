@@ -6,17 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
 	"github.com/syndicate-bot/syndicate/syndicate/subscriber"
-	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
 
 // DigestLedger is the part of the state the digest job needs.
@@ -91,10 +87,15 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 		d.FlushWait = time.Millisecond
 	}
 	var rep DigestReport
-	secret, err := d.Ledger.Secret(ctx, "unsubscribe")
+	secret, err := d.Ledger.Secret(ctx, SecretUnsubscribe)
 	if err != nil {
 		return rep, err
 	}
+	idSecret, err := d.Ledger.Secret(ctx, SecretMessageID)
+	if err != nil {
+		return rep, err
+	}
+	install := InstallID(idSecret)
 	for round := 0; round < 2; round++ {
 		rec, open, err := d.Ledger.OpenDigest(ctx)
 		if err != nil {
@@ -110,7 +111,7 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 		} else {
 			rep.Resumed = true
 		}
-		one, err := sendFixed(ctx, d, rec, secret)
+		one, err := sendFixed(ctx, d, rec, secret, install)
 		rep.DigestID, rep.Articles, rep.Readers = one.DigestID, one.Articles, one.Readers
 		rep.Sent += one.Sent
 		rep.Temporary += one.Temporary
@@ -149,7 +150,7 @@ func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article)
 }
 
 // sendFixed prepares (if needed) and sends one recorded digest.
-func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, secret []byte) (DigestReport, error) {
+func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, secret []byte, install string) (DigestReport, error) {
 	rep := DigestReport{DigestID: rec.ID}
 	items, err := d.Ledger.DigestItems(ctx, rec.ID)
 	if err != nil {
@@ -172,13 +173,9 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		}
 		d.Log.Info("digest readers fixed", "digest", rec.ID, "readers", n, "skipped_rows", len(skipped))
 	}
-	env, err := mail.NewEnvelope(d.Config.Email.From, d.Config.Email.ListID, strconv.FormatInt(rec.ID, 10), rec.CreatedAt)
+	as, err := Assemble(d.Config, d.Renderer, rec.ID, install, rec.CreatedAt, digest.Digest{Articles: items, Omitted: rec.Omitted}, secret)
 	if err != nil {
 		return rep, err
-	}
-	issue := d.Renderer.Issue(digest.Digest{Date: rec.CreatedAt.In(d.Config.Location()), Articles: items, Omitted: rec.Omitted, ArchiveURL: d.Config.BaseURL})
-	link := func(email string) string {
-		return unsubscribe.Link(d.Config.Email.UnsubscribeURL, unsubscribe.Token(secret, env.ListID, email))
 	}
 
 	total, err := d.Ledger.CountPending(ctx, rec.ID, MaxAttempts)
@@ -199,7 +196,7 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 			}
 			wait *= 2
 		}
-		counts, err := sendPass(ctx, d, rec.ID, env, issue, link, func() {
+		counts, err := sendPass(ctx, d, rec.ID, as, func() {
 			progress++
 			if d.Progress != nil {
 				d.Progress(progress, total)
@@ -273,7 +270,7 @@ type passCounts struct{ sent, temp, failed int }
 // sendPass sends every reader without a final outcome once. Outcomes are
 // written in batches (every FlushEvery outcomes or 20 ms), and all of
 // them before it returns.
-func sendPass(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, issue *digest.Issue, link func(string) string, tick func()) (passCounts, error) {
+func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick func()) (passCounts, error) {
 	var counts passCounts
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -284,7 +281,7 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, is
 	produced := make(chan error, 1)
 	go func() {
 		defer close(jobs)
-		produced <- produce(sendCtx, d, id, env, issue, link, jobs)
+		produced <- produce(sendCtx, d, id, as, jobs)
 	}()
 
 	written := make(chan error, 1)
@@ -313,7 +310,7 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, is
 }
 
 // produce renders and builds a message for every pending reader.
-func produce(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, issue *digest.Issue, link func(string) string, jobs chan<- mail.Job) error {
+func produce(ctx context.Context, d DigestDeps, id int64, as Assembly, jobs chan<- mail.Job) error {
 	after := ""
 	for {
 		page, err := d.Ledger.PendingDeliveries(ctx, id, after, MaxAttempts, 500)
@@ -321,17 +318,12 @@ func produce(ctx context.Context, d DigestDeps, id int64, env mail.Envelope, iss
 			return err
 		}
 		for _, del := range page {
-			unsub := link(del.Reader.Email)
-			m, err := issue.Render(del.Reader, unsub)
+			job, _, err := as.Job(del.Key, del.Reader)
 			if err != nil {
 				return err
 			}
-			reader := del.Reader
-			build := func(enc gomail.Encoding) (*gomail.Msg, error) {
-				return mail.BuildEncoded(env, reader, m, unsub, enc)
-			}
 			select {
-			case jobs <- mail.Job{Key: del.Key, Build: build}:
+			case jobs <- job:
 			case <-ctx.Done():
 				return ctx.Err()
 			}

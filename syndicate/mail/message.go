@@ -1,9 +1,7 @@
-// Package mail builds the digest messages and sends them through an SMTP
-// relay with go-mail: a pool of reused connections, an optional rate,
-// retries of temporary failures, and a per-reader ledger of outcomes.
 package mail
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -23,12 +21,15 @@ type Envelope struct {
 	From     string // "Daily Brief <brief@example.org>"
 	ListID   string // List-Id value without brackets, e.g. "digest.example.org"
 	DigestID string // part of the Message-ID: stable per digest and reader
-	Date     time.Time
+	// Install is a random part kept in the state, so two installations
+	// mailing the same list never make the same Message-ID.
+	Install string
+	Date    time.Time
 }
 
 // NewEnvelope fills the List-Id from the sender's domain when listID is
 // empty.
-func NewEnvelope(from, listID, digestID string, date time.Time) (Envelope, error) {
+func NewEnvelope(from, listID, digestID, install string, date time.Time) (Envelope, error) {
 	a, err := mail.ParseAddress(from)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("email.from: %w", err)
@@ -36,7 +37,7 @@ func NewEnvelope(from, listID, digestID string, date time.Time) (Envelope, error
 	if listID == "" {
 		listID = "digest." + domainOf(a.Address)
 	}
-	return Envelope{From: from, ListID: listID, DigestID: digestID, Date: date}, nil
+	return Envelope{From: from, ListID: listID, DigestID: digestID, Install: install, Date: date}, nil
 }
 
 func domainOf(addr string) string {
@@ -51,19 +52,15 @@ func domainOf(addr string) string {
 func (e Envelope) MessageID(email string) string {
 	h := sha256.Sum256([]byte(e.ListID + "\x00" + syndicate.EmailKey(email)))
 	a, _ := mail.ParseAddress(e.From)
-	return fmt.Sprintf("digest-%s-%s@%s", e.DigestID, hex.EncodeToString(h[:10]), domainOf(a.Address))
+	return fmt.Sprintf("digest-%s-%s-%s@%s", e.Install, e.DigestID, hex.EncodeToString(h[:10]), domainOf(a.Address))
 }
 
 // Build makes the message for one reader: multipart/alternative with the
 // plain text first and the HTML last (the preferred part), and the RFC 8058
-// one-click unsubscribe headers.
-func Build(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeURL string) (*gomail.Msg, error) {
-	return BuildEncoded(e, r, m, unsubscribeURL, gomail.EncodingQP)
-}
-
-// BuildEncoded is Build with the body encoding chosen: quoted-printable,
-// or 8bit for a relay that announces 8BITMIME.
-func BuildEncoded(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeURL string, enc gomail.Encoding) (*gomail.Msg, error) {
+// one-click unsubscribe headers. Every header is written in a fixed order
+// and the MIME boundary comes from the Message-ID, so the same reader and
+// digest always give the same bytes (a dry run's .eml is the message).
+func Build(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeURL string, enc gomail.Encoding) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithEncoding(enc))
 	if err := msg.From(e.From); err != nil {
 		return nil, fmt.Errorf("from: %w", err)
@@ -79,12 +76,93 @@ func BuildEncoded(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeU
 	msg.ToMailAddress(&mail.Address{Name: text.OneLine(r.Name), Address: to.Address})
 	msg.Subject(text.OneLine(m.Subject))
 	msg.SetDateWithValue(e.Date)
-	msg.SetMessageIDWithValue(e.MessageID(r.Email))
-	msg.SetGenHeaderPreformatted(gomail.Header("List-Id"), "<"+e.ListID+">")
-	msg.SetListUnsubscribe(unsubscribeURL)
-	msg.SetListUnsubscribePost()
+	id := e.MessageID(r.Email)
+	msg.SetMessageIDWithValue(id)
+	// go-mail writes "preformatted" headers in map order: these go in the
+	// sorted generic headers instead.
+	msg.SetGenHeader(gomail.Header("List-Id"), "<"+e.ListID+">")
+	msg.SetGenHeader(gomail.HeaderListUnsubscribe, "<"+unsubscribeURL+">")
+	msg.SetGenHeader(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
 	msg.SetBulk()
+	b := sha256.Sum256([]byte("boundary\x00" + id))
+	msg.SetBoundary(hex.EncodeToString(b[:24]))
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	return msg, nil
+}
+
+// Encoded is a message as it goes to the relay.
+type Encoded struct {
+	Raw      []byte // CRLF line ends, signed when DKIM is on
+	From     string
+	To       []string
+	EightBit bool // the body is 8bit: MAIL FROM says BODY=8BITMIME
+}
+
+// Encode builds a job's message and writes it as it goes on the wire:
+// 8bit for a relay that announces 8BITMIME and no DKIM, else
+// quoted-printable (a signature must survive a hop that would downgrade
+// 8bit), and quoted-printable for any body with a line over SMTP's 998
+// octets; then signed. The send and the dry run's .eml both come from
+// here.
+func Encode(build func(gomail.Encoding) (*gomail.Msg, error), eightBitRelay bool, signer *Signer, buf *bytes.Buffer) (Encoded, error) {
+	enc := gomail.EncodingQP
+	if eightBitRelay && signer == nil {
+		enc = gomail.NoEncoding
+	}
+	out, err := encodeWith(build, enc, buf)
+	if err == nil && enc == gomail.NoEncoding && hasLongLine(out.Raw) {
+		enc = gomail.EncodingQP
+		out, err = encodeWith(build, enc, buf)
+	}
+	if err != nil {
+		return out, err
+	}
+	out.EightBit = enc == gomail.NoEncoding
+	if signer != nil {
+		if out.Raw, err = signer.Sign(out.Raw); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func encodeWith(build func(gomail.Encoding) (*gomail.Msg, error), enc gomail.Encoding, buf *bytes.Buffer) (Encoded, error) {
+	msg, err := build(enc)
+	if err != nil {
+		return Encoded{}, err
+	}
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return Encoded{}, err
+	}
+	to, err := msg.GetRecipients()
+	if err != nil {
+		return Encoded{}, err
+	}
+	buf.Reset()
+	if _, err := msg.WriteTo(buf); err != nil {
+		return Encoded{}, err
+	}
+	return Encoded{Raw: crlf(buf.Bytes()), From: from, To: to}, nil
+}
+
+// crlf makes every line end CRLF: go-mail keeps a body's bare LF in 8bit,
+// and the signature must be over the bytes that go on the wire.
+func crlf(raw []byte) []byte {
+	if !bytes.Contains(raw, []byte{'\n'}) {
+		return raw
+	}
+	n := bytes.Count(raw, []byte{'\n'}) - bytes.Count(raw, []byte("\r\n"))
+	if n == 0 {
+		return raw
+	}
+	out := make([]byte, 0, len(raw)+n)
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '\n' && (i == 0 || raw[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, raw[i])
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	gomail "github.com/wneessen/go-mail"
+
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 )
@@ -14,7 +16,7 @@ import (
 // TestBuild_ReaderNames: a name from the subscriber list can neither fail
 // the message nor add a header; quotes survive, escaped as RFC 5322 says.
 func TestBuild_ReaderNames(t *testing.T) {
-	env, err := NewEnvelope("Daily Brief <brief@example.org>", "", "1", time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC))
+	env, err := NewEnvelope("Daily Brief <brief@example.org>", "", "1", "abcdef012345", time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func TestBuild_ReaderNames(t *testing.T) {
 		{"", "<r@example.org>"},
 	}
 	for _, tt := range tests {
-		msg, err := Build(env, syndicate.Reader{Email: "r@example.org", Name: tt.name}, digest.Message{Subject: "S\r\nBcc: x@evil.example", Text: "t", HTML: "<p>h</p>"}, "https://e.org/u?token=a.b")
+		msg, err := Build(env, syndicate.Reader{Email: "r@example.org", Name: tt.name}, digest.Message{Subject: "S\r\nBcc: x@evil.example", Text: "t", HTML: "<p>h</p>"}, "https://e.org/u?token=a.b", gomail.EncodingQP)
 		if err != nil {
 			t.Fatalf("%q: %v", tt.name, err)
 		}

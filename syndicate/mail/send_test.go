@@ -3,10 +3,8 @@ package mail
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestWriteDotStuffed(t *testing.T) {
@@ -81,20 +79,3 @@ func TestHasLongLine(t *testing.T) {
 	}
 }
 
-// The rate limiter spaces messages out: 11 waits at 100 per second take
-// at least 100 ms however fast the machine is.
-func TestLimiter(t *testing.T) {
-	l := newLimiter(100)
-	start := time.Now()
-	for i := 0; i < 11; i++ {
-		if err := l.wait(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if d := time.Since(start); d < 100*time.Millisecond {
-		t.Errorf("11 messages at 100/s in %v", d)
-	}
-	if err := newLimiter(0).wait(context.Background()); err != nil {
-		t.Errorf("no limit: %v", err)
-	}
-}

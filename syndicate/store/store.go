@@ -807,6 +807,25 @@ func (s *Store) Digests(ctx context.Context, limit int) ([]syndicate.DigestRecor
 
 // ---- unsubscribes ----
 
+// Unsubscribed returns every address that asked for no more mail, by
+// EmailKey (a dry run counts the readers a send would mail).
+func (s *Store) Unsubscribed(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT email_key FROM unsubscribes`)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}
+
 // Unsubscribe records that an address wants no more mail.
 func (s *Store) Unsubscribe(ctx context.Context, email string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {

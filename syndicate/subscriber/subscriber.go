@@ -5,6 +5,7 @@
 package subscriber
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -93,15 +94,31 @@ func newList(path string, r io.ReaderAt) (*List, error) {
 	if l.email < 0 {
 		return nil, &RowError{Path: path, Line: 1, Msg: "header has no email column: want a header row email,name"}
 	}
-	l.suspects = l.findSuspects(newCSV(r))
+	l.suspects = l.findSuspects(newCSV(r), countLines(r))
 	return l, nil
+}
+
+// countLines counts the line ends of the file: the size of the first
+// pass's hash list, allocated once (growing it by doubling would hold two
+// copies at the end).
+func countLines(r io.ReaderAt) int {
+	buf := make([]byte, 64<<10)
+	n := 0
+	for off := int64(0); ; {
+		k, err := r.ReadAt(buf, off)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		off += int64(k)
+		if err != nil {
+			return n + 1
+		}
+	}
 }
 
 // findSuspects is the first pass: the hashes of the addresses that occur
 // more than once (a few, in a clean list), from 8 bytes per row.
-func (l *List) findSuspects(c *csv.Reader) map[uint64]struct{} {
+func (l *List) findSuspects(c *csv.Reader, lines int) map[uint64]struct{} {
 	c.Read() // the header
-	var hashes []uint64
+	hashes := make([]uint64, 0, lines)
 	for {
 		rec, err := c.Read()
 		if err == io.EOF {
@@ -201,8 +218,9 @@ type Summary struct {
 	Skipped []error          // the rows that were skipped
 }
 
-// Scan reads a whole list once.
-func Scan(path string) (Summary, error) {
+// Scan reads a whole list once; readers whose EmailKey is in exclude (the
+// unsubscribed) are not counted.
+func Scan(path string, exclude map[string]bool) (Summary, error) {
 	l, err := Open(path)
 	if err != nil {
 		return Summary{}, err
@@ -216,6 +234,9 @@ func Scan(path string) (Summary, error) {
 		}
 		if err != nil {
 			s.Skipped = append(s.Skipped, err)
+			continue
+		}
+		if exclude[syndicate.EmailKey(r.Email)] {
 			continue
 		}
 		if s.Readers == 0 {

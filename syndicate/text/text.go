@@ -97,6 +97,9 @@ func isControl(r rune) bool {
 // and Unicode line separators become spaces, white space is collapsed to single
 // spaces, the ends trimmed. "Dwayne \"The Rock\" Johnson" is unchanged.
 func OneLine(s string) string {
+	if IsPlainASCII(s) {
+		return s // the common case, without allocating
+	}
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || isControl(r) || r == '\u2028' || r == '\u2029'
 	}), " ")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	htmltemplate "html/template"
 	"log/slog"
+	"mime"
 	"net/http"
 )
 
@@ -56,8 +57,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		h.render(w, http.StatusOK, pageData{Title: "Unsubscribe", Text: "Stop sending the digest to " + email + "?", Token: token, Form: true})
 	case http.MethodPost:
+		// RFC 8058 3.1: the POST SHOULD be multipart/form-data and MAY be
+		// urlencoded; mail providers send either.
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
-		if err := r.ParseForm(); err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
+		var err error
+		if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType == "multipart/form-data" {
+			err = r.ParseMultipartForm(4096)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
 			h.render(w, http.StatusBadRequest, pageData{Title: "Unsubscribe", Text: "The request lacks List-Unsubscribe=One-Click."})
 			return
 		}

@@ -1,0 +1,78 @@
+package job
+
+import (
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/mail"
+	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
+)
+
+// Names of the secrets the state keeps.
+const (
+	// SecretUnsubscribe signs the one-click unsubscribe tokens.
+	SecretUnsubscribe = "unsubscribe"
+	// SecretMessageID is this installation's random part of every
+	// Message-ID.
+	SecretMessageID = "message-id"
+)
+
+// InstallID is the Message-ID part made from the state's secret, or a
+// stand-in of the same length before the state has one (a dry run).
+func InstallID(secret []byte) string {
+	if len(secret) < 6 {
+		return "000000000000"
+	}
+	return hex.EncodeToString(secret[:6])
+}
+
+// Assembly is what every message of one digest shares: the envelope, the
+// issue rendered per reader, and how a reader's unsubscribe link is made.
+// The send and the dry runs both build it with Assemble, so a preview
+// cannot drift from what is mailed.
+type Assembly struct {
+	Envelope mail.Envelope
+	Issue    *digest.Issue
+	// Link is a reader's unsubscribe URL.
+	Link func(email string) string
+}
+
+// Assemble builds the assembly of digest id, created at created. secret
+// signs the unsubscribe tokens; nil makes tokens that unsubscribe nobody
+// (a dry run's output is shared and kept).
+func Assemble(cfg *config.Config, r *digest.Renderer, id int64, install string, created time.Time, d digest.Digest, secret []byte) (Assembly, error) {
+	env, err := mail.NewEnvelope(cfg.Email.From, cfg.Email.ListID, strconv.FormatInt(id, 10), install, created)
+	if err != nil {
+		return Assembly{}, err
+	}
+	d.Date = created.In(cfg.Location())
+	d.ArchiveURL = cfg.BaseURL
+	base := cfg.Email.UnsubscribeURL
+	link := func(email string) string {
+		if secret == nil {
+			return unsubscribe.Link(base, unsubscribe.DryRunToken(email))
+		}
+		return unsubscribe.Link(base, unsubscribe.Token(secret, env.ListID, email))
+	}
+	return Assembly{Envelope: env, Issue: r.Issue(d), Link: link}, nil
+}
+
+// Job renders the digest for one reader and returns the message to send.
+func (as Assembly) Job(key string, reader syndicate.Reader) (mail.Job, digest.Message, error) {
+	unsub := as.Link(reader.Email)
+	m, err := as.Issue.Render(reader, unsub)
+	if err != nil {
+		return mail.Job{}, m, err
+	}
+	env := as.Envelope
+	build := func(enc gomail.Encoding) (*gomail.Msg, error) {
+		return mail.Build(env, reader, m, unsub, enc)
+	}
+	return mail.Job{Key: key, Build: build}, m, nil
+}
