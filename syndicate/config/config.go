@@ -111,11 +111,11 @@ type Email struct {
 
 // SMTP is the relay the digest goes through.
 type SMTP struct {
-	Host        string   `yaml:"host"`
-	Port        int      `yaml:"port"`
-	Username    string   `yaml:"username"`
-	Password    Secret   `yaml:"password"`
-	TLS         string   `yaml:"tls"`
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	TLS      string `yaml:"tls"`
 	// CAFile is a PEM file of the CAs the relay's certificate must chain
 	// to, for a relay with a private CA; empty trusts the system's.
 	CAFile      string   `yaml:"ca_file"`

@@ -78,4 +78,3 @@ func TestHasLongLine(t *testing.T) {
 		}
 	}
 }
-

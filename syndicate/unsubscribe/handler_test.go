@@ -60,7 +60,9 @@ func TestHandler(t *testing.T) {
 		{"malformed token", "POST", "not-a-token", "application/x-www-form-urlencoded",
 			func() *bytes.Buffer { return bytes.NewBufferString("List-Unsubscribe=One-Click") }, 400, false},
 		{"a huge body is cut", "POST", good, "application/x-www-form-urlencoded",
-			func() *bytes.Buffer { return bytes.NewBufferString("x=" + strings.Repeat("a", 1<<20) + "&List-Unsubscribe=One-Click") }, 400, false},
+			func() *bytes.Buffer {
+				return bytes.NewBufferString("x=" + strings.Repeat("a", 1<<20) + "&List-Unsubscribe=One-Click")
+			}, 400, false},
 		{"PUT", "PUT", good, "", nil, 405, false},
 	}
 	for _, tt := range tests {
