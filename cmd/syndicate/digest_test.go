@@ -17,7 +17,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/syndicate-bot/syndicate/syndicate/mail"
 	"github.com/syndicate-bot/syndicate/syndicate/mail/smtptest"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/dkimcheck"
 )
 
 // digestEnv is an installation with n subscribers and a relay.
@@ -259,8 +261,20 @@ func TestDigest_OneClickUnsubscribe(t *testing.T) {
 	if code := post(target); code != http.StatusOK {
 		t.Fatalf("one-click POST: %d", code)
 	}
-	// The next digest reaches everybody but reader002.
+	// serve answers /healthz and /metrics as run does.
+	root := strings.TrimSuffix(base, "/unsubscribe")
+	if code, body := get(t, root+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	if code, body := get(t, root+"/metrics"); code != 200 || !strings.Contains(body, "syndicate_job_runs_total") && !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics: %d", code)
+	}
+	// The dry run counts the readers a send would mail: not the one who left.
 	e.write("articles/late-news.md", "---\ntitle: Late news\n---\nText.\n")
+	if r := e.run("digest", "--dry-run"); !strings.Contains(r.stdout, "Would mail 4 reader(s)") {
+		t.Errorf("dry run after an unsubscribe: %s", r)
+	}
+	// The next digest reaches everybody but reader002.
 	if r := e.run("digest"); r.code != 0 {
 		t.Fatal(r)
 	}
@@ -330,6 +344,8 @@ func TestDigest_DKIMAndLongLines(t *testing.T) {
 		if !strings.Contains(string(m.Data), "quoted-printable") {
 			t.Error("a DKIM-signed digest should be quoted-printable, robust to 8bit downgrades")
 		}
+		// An independent verifier accepts it as the relay received it.
+		dkimcheck.RequireHeaders(t, dkimcheck.Valid(dkimcheck.Verify(t, m.Data, key))[0], mail.SignedHeaders...)
 	}
 
 	// Without DKIM the relay's 8BITMIME is used, except for a message with

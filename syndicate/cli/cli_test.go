@@ -3,7 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,12 +15,14 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate/internal/golden"
+	"github.com/syndicate-bot/syndicate/syndicate/mail/smtptest"
 	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
 
@@ -321,4 +327,95 @@ func TestDryRun_TouchesNothing(t *testing.T) {
 	if strings.Contains(all.String(), secret) {
 		t.Error("a secret was printed")
 	}
+}
+
+// TestDigestDryRun_EmlIsWhatTheReaderGets: with the same clock, the dry
+// run's digest.eml is byte for byte the message the first reader is sent
+// (encoding, header order, boundary, Message-ID), but for the token in
+// the unsubscribe link. (A relay on this machine with 8BITMIME, DKIM off
+// and on.)
+func TestDigestDryRun_EmlIsWhatTheReaderGets(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DKIM %v", signed), func(t *testing.T) {
+			relay, err := smtptest.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			cfg := workspace(t, func(s string) string {
+				s = strings.Replace(s, "    host: localhost\n    port: 587\n", fmt.Sprintf("    host: 127.0.0.1\n    port: %d\n", relay.Port), 1)
+				s = strings.Replace(s, "    tls: starttls ", "    tls: none     ", 1)
+				if signed {
+					s = strings.Replace(s, "  # dkim: {domain: example.org, selector: brief, private_key_file: dkim.pem}", "  dkim: {domain: example.org, selector: brief, private_key_file: dkim.pem}", 1)
+				}
+				return s
+			})
+			dir := filepath.Dir(cfg)
+			if signed {
+				_, key, _ := ed25519.GenerateKey(nil)
+				der, _ := x509.MarshalPKCS8PrivateKey(key)
+				os.WriteFile(filepath.Join(dir, "dkim.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+			}
+			// The first send fixes the state's secrets; the second digest
+			// is the one compared.
+			if r := run(t, nil, "--config", cfg, "digest"); r.code != 0 {
+				t.Fatal(r)
+			}
+			os.WriteFile(filepath.Join(dir, "articles", "late.md"), []byte("---\ntitle: A late story with Zoë's café\nkey_points: [One thing happened at the harbour.]\n---\nText.\n"), 0o644)
+			out := filepath.Join(t.TempDir(), "out")
+			if r := run(t, nil, "--config", cfg, "digest", "--dry-run", "--out", out); r.code != 0 {
+				t.Fatal(r)
+			}
+			eml, err := os.ReadFile(filepath.Join(out, "digest.eml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := relay.Delivered()
+			if r := run(t, nil, "--config", cfg, "digest"); r.code != 0 {
+				t.Fatal(r)
+			}
+			sent := ""
+			for _, m := range relay.Messages()[n:] {
+				if m.To[0] == "ada@example.org" { // the first reader of the list
+					sent = string(m.Data)
+				}
+			}
+			tokens := regexp.MustCompile(`token=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+			norm := func(s string) string {
+				// Quoted-printable breaks long lines (the token's too) with
+				// "=" CRLF at the same places in both.
+				s = strings.ReplaceAll(s, "=\r\n", "")
+				s = tokens.ReplaceAllString(s, "token=TOKEN")
+				if signed { // the signature covers the token
+					s = regexp.MustCompile(`(?s)DKIM-Signature:.*?\r\n(\S)`).ReplaceAllString(s, "DKIM-Signature: SIGNATURE\r\n$1")
+				}
+				return s
+			}
+			if got, want := norm(string(eml)), norm(sent); got != want {
+				t.Errorf("digest.eml differs from what the first reader was sent:\n%s", diffLines(got, want))
+			}
+			if strings.Contains(string(eml), tokens.FindString(sent)) {
+				t.Error("the dry run carries the reader's real token")
+			}
+		})
+	}
+}
+
+// diffLines shows the first lines where two texts differ.
+func diffLines(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	var b strings.Builder
+	for i := 0; i < max(len(g), len(w)) && b.Len() < 2000; i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			fmt.Fprintf(&b, "line %d:\n  eml:  %q\n  sent: %q\n", i+1, gl, wl)
+		}
+	}
+	return b.String()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/httpd"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
+	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
@@ -224,8 +225,12 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	mux := http.NewServeMux()
-	if err := a.unsubscribeHandler(ctx, mux, st); err != nil {
+	if err := a.cfg.RequireKeys("email.from", "email.unsubscribe_url"); err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	a.metrics = metrics.New()
+	mux, err := a.mux(ctx, st, &health{})
+	if err != nil {
 		return err
 	}
 	return a.listen(ctx, mux)

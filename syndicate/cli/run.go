@@ -84,26 +84,10 @@ func (a *app) run(ctx context.Context, args []string) error {
 
 	var server sync.WaitGroup
 	if a.cfg.HTTP.Listen != "" {
-		mux := http.NewServeMux()
-		if st != nil && a.cfg.Email.UnsubscribeURL != "" {
-			if err := a.unsubscribeHandler(ctx, mux, st); err != nil {
-				return err
-			}
+		mux, err := a.mux(ctx, st, h)
+		if err != nil {
+			return err
 		}
-		mux.Handle("GET /metrics", a.metrics.Handler())
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-			if st != nil {
-				if err := st.Ping(r.Context()); err != nil {
-					http.Error(w, "state unreachable: "+err.Error(), http.StatusServiceUnavailable)
-					return
-				}
-			}
-			if bad := h.failing(); bad != "" {
-				http.Error(w, bad, http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintln(w, "ok")
-		})
 		server.Add(1)
 		go func() {
 			defer server.Done()
@@ -152,6 +136,33 @@ func (a *app) run(ctx context.Context, args []string) error {
 	server.Wait()
 	a.log.Info("stopped")
 	return nil
+}
+
+// mux is what http.listen serves, for "run" and "serve" alike: the
+// one-click unsubscribe endpoint (when there is a state and an
+// unsubscribe_url), /healthz and /metrics.
+func (a *app) mux(ctx context.Context, st *store.Store, h *health) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	if st != nil && a.cfg.Email.UnsubscribeURL != "" {
+		if err := a.unsubscribeHandler(ctx, mux, st); err != nil {
+			return nil, err
+		}
+	}
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if st != nil {
+			if err := st.Ping(r.Context()); err != nil {
+				http.Error(w, "state unreachable: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		if bad := h.failing(); bad != "" {
+			http.Error(w, bad, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux, nil
 }
 
 // catchUp runs a digest missed while the daemon was down, unless it is
