@@ -348,7 +348,7 @@ func TestSafety_DigestCarriesAtMostMaxArticles(t *testing.T) {
 	if strings.Contains(body, "Story number 05") || strings.Contains(body, "Harbour library") {
 		t.Error("an older story is in full beyond max_articles")
 	}
-	if !strings.Contains(body, "And 7 more stories at https://news.example.org/archive/") {
+	if !strings.Contains(body, "And 7 more stories at\r\nhttps://news.example.org/archive/\r\n") || !strings.Contains(body, `And 7 more stories at <a class="link" href="https://news.example.org/archive/"`) {
 		t.Errorf("no line for the rest:\n%s", body)
 	}
 	if r := e.run("digest"); !strings.Contains(r.stdout, "no new articles") {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -33,6 +35,9 @@ func chromium() string {
 func TestBrowser(t *testing.T) {
 	exe := chromium()
 	if exe == "" {
+		if os.Getenv("SYNDICATE_REQUIRE_PEERS") == "1" {
+			t.Fatal("no Chromium, and SYNDICATE_REQUIRE_PEERS=1 (apt-get install chromium; .ci/run installs it)")
+		}
 		t.Skip("no Chromium (apt-get install chromium; .ci/run installs it): the browser test is skipped")
 	}
 	cfg := workspace(t, nil)
@@ -116,7 +121,43 @@ func TestBrowser(t *testing.T) {
 		}
 		shoot(map[int64]string{1280: "digest-desktop.png", 390: "digest-phone.png"}[width], screenshot())
 	}
+
+	// The narrowest phones: a long URL in a key point wraps, nothing scrolls
+	// sideways. Light and dark mode keep every link at WCAG AA (4.5:1).
+	do(chromedp.EmulateViewport(320, 900), chromedp.Navigate("file://"+filepath.Join(out, "digest", "digest.html")))
+	if w := evaluate[float64](t, ctx, `document.documentElement.scrollWidth`); w > 320 {
+		t.Errorf("digest at 320 px scrolls sideways: %v px wide", w)
+	}
+	if !evaluate[bool](t, ctx, `[...document.querySelectorAll("li a")].some(a => a.href.includes("full-text-as-adopted.pdf"))`) {
+		t.Error("the URL in a key point is not a link")
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+			return err
+		}), chromedp.Navigate("file://"+filepath.Join(out, "digest", "digest.html")))
+		pairs := evaluate[[][]any](t, ctx, contrastJS)
+		if len(pairs) < 5 {
+			t.Fatalf("%s mode: %d links checked, want every link of the digest", scheme, len(pairs))
+		}
+		for _, pair := range pairs {
+			if ratio := pair[0].(float64); ratio < 4.5 {
+				t.Errorf("%s mode: the link %q has a contrast of %.2f:1, under WCAG AA's 4.5:1", scheme, pair[1], ratio)
+			}
+		}
+		shoot("digest-320-"+scheme+".png", screenshot())
+	}
 }
+
+// contrastJS returns, for every link of the page, the WCAG contrast ratio
+// of its text against the background it is drawn on (the first ancestor
+// with an opaque background), as [ratio, text] pairs.
+const contrastJS = `(() => {
+  const rgb = s => s.match(/[\d.]+/g).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4) }); return 0.2126 * r + 0.7152 * g + 0.0722 * b };
+  const bg = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length < 4 || c[3] > 0) return c } return [255, 255, 255] };
+  return [...document.querySelectorAll("a")].map(a => { const f = lum(rgb(getComputedStyle(a).color)), b = lum(bg(a)); return [(Math.max(f, b) + 0.05) / (Math.min(f, b) + 0.05), a.textContent.trim().slice(0, 40)] });
+})()`
 
 func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
+	"github.com/syndicate-bot/syndicate/syndicate/thread"
 	"github.com/syndicate-bot/syndicate/templates"
 )
 
@@ -72,6 +73,7 @@ type Data struct {
 	Omitted        int    // articles beyond email.max_articles, given one line
 	OmittedText    string // Omitted written for people: "1,975"
 	ArchiveURL     string // where the omitted ones are (base_url)
+	ArchiveShort   string // ArchiveURL shortened for display
 	Reader         syndicate.Reader
 	UnsubscribeURL string
 }
@@ -90,12 +92,18 @@ type Article struct {
 	ImageCredit string
 	DateText    string // "2 January 2006", or "" when the article has no date
 	Photo       string // "alt text (credit)", or "" when there is no picture
+	// KeyPointHTML are the key points as HTML: escaped, with their http(s)
+	// links made links.
+	KeyPointHTML []htmltemplate.HTML
 }
 
 func articles(items []syndicate.DigestItem) []Article {
 	out := make([]Article, len(items))
 	for i, it := range items {
 		a := Article{ID: it.ID, Title: it.Title, URL: it.URL, Date: it.Date, KeyPoints: it.KeyPoints, ImageAlt: it.ImageAlt, ImageCredit: it.ImageCredit}
+		for _, kp := range it.KeyPoints {
+			a.KeyPointHTML = append(a.KeyPointHTML, linkify(kp))
+		}
 		if !it.Date.IsZero() {
 			a.DateText = it.Date.Format("2 January 2006")
 		}
@@ -154,9 +162,24 @@ func NewRenderer(dir, subject, listName string) (*Renderer, error) {
 
 // Render renders the digest for one reader.
 func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL string) (Message, error) {
+	m, err := r.execute(d, reader, unsubscribeURL)
+	return m.finish(), err
+}
+
+// finish is the last step of every rendering: line ends made "\n" and the
+// plain text wrapped (see wrapText). An Issue runs it after filling in a
+// reader's values, so both ways of rendering give the same bytes.
+func (m Message) finish() Message {
+	m.HTML = lineEnds(m.HTML)
+	m.Text = wrapText(lineEnds(m.Text))
+	return m
+}
+
+// execute runs the templates.
+func (r *Renderer) execute(d Digest, reader syndicate.Reader, unsubscribeURL string) (Message, error) {
 	data := Data{
 		ListName: r.list, Date: d.Date, Articles: articles(d.Articles), Count: len(d.Articles), More: max(0, len(d.Articles)+d.Omitted-1),
-		Omitted: d.Omitted, OmittedText: thousands(d.Omitted), ArchiveURL: d.ArchiveURL,
+		Omitted: d.Omitted, OmittedText: thousands(d.Omitted), ArchiveURL: d.ArchiveURL, ArchiveShort: text.ShortURL(d.ArchiveURL),
 		Reader: reader, UnsubscribeURL: unsubscribeURL,
 	}
 	if len(d.Articles) > 0 {
@@ -187,7 +210,7 @@ func (r *Renderer) Render(d Digest, reader syndicate.Reader, unsubscribeURL stri
 	if err := r.text.Execute(buf, data); err != nil {
 		return Message{}, fmt.Errorf("template %s: %w", templates.DigestText, err)
 	}
-	return Message{Subject: data.Subject, HTML: lineEnds(html), Text: lineEnds(buf.String())}, nil
+	return Message{Subject: data.Subject, HTML: html, Text: buf.String()}, nil
 }
 
 // thousands writes n with commas: 1975 → "1,975".
@@ -208,4 +231,26 @@ func lineEnds(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+}
+
+// linkify escapes text for HTML and makes its http(s) URLs links, found
+// by the same rules that count a post (package thread). A link shows its
+// URL shortened as Mastodon does (no scheme, at most 30 characters), so a
+// long one never makes a phone scroll sideways; the href keeps it whole.
+// (CSS that breaks words, overflow-wrap and word-break, is ignored by many
+// mail clients.)
+func linkify(s string) htmltemplate.HTML {
+	var b strings.Builder
+	last := 0
+	for _, sp := range thread.Spans(s) {
+		u := s[sp.Start:sp.End]
+		if sp.Kind != "url" || !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) {
+			continue
+		}
+		b.WriteString(htmltemplate.HTMLEscapeString(s[last:sp.Start]))
+		b.WriteString(`<a class="link" href="` + htmltemplate.HTMLEscapeString(u) + `" style="color:#0b5cad;">` + htmltemplate.HTMLEscapeString(text.ShortURL(u)) + `</a>`)
+		last = sp.End
+	}
+	b.WriteString(htmltemplate.HTMLEscapeString(s[last:]))
+	return htmltemplate.HTML(b.String())
 }

@@ -69,7 +69,7 @@ func (is *Issue) Render(reader syndicate.Reader, unsubscribeURL string) (Message
 	if exact {
 		return is.r.Render(is.d, reader, unsubscribeURL)
 	}
-	return sk.fill(fields), nil
+	return sk.fill(fields).finish(), nil
 }
 
 // field is one per-reader value: its name and value.
@@ -138,7 +138,7 @@ func (is *Issue) prepare(fields []field) (*skeleton, error) {
 		}
 		return marker(i)
 	})
-	m, err := is.r.Render(is.d, markReader, markUnsub)
+	m, err := is.r.execute(is.d, markReader, markUnsub)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (is *Issue) prepare(fields []field) (*skeleton, error) {
 	for i, f := range fields {
 		probeFields[i] = field{f.name, probe(i, f)}
 	}
-	if sk.fill(probeFields) != want {
+	if sk.fill(probeFields).finish() != want {
 		return nil, nil
 	}
 	return sk, nil

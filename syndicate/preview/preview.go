@@ -13,6 +13,7 @@ import (
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 	"github.com/syndicate-bot/syndicate/templates"
 )
@@ -125,40 +126,27 @@ func FromThread(t syndicate.Thread, limit int, images ImageReader) Thread {
 
 // PostHTML renders post text as Mastodon shows it: paragraphs, line
 // breaks, and links, mentions and hashtags styled.
-func PostHTML(text string) htmltemplate.HTML {
+func PostHTML(post string) htmltemplate.HTML {
 	var b strings.Builder
 	last := 0
 	esc := htmltemplate.HTMLEscapeString
-	for _, s := range thread.Spans(text) {
-		b.WriteString(esc(text[last:s.Start]))
-		v := text[s.Start:s.End]
+	for _, s := range thread.Spans(post) {
+		b.WriteString(esc(post[last:s.Start]))
+		v := post[s.Start:s.End]
 		switch s.Kind {
 		case "url":
-			fmt.Fprintf(&b, `<a class="link" href="%s">%s</a>`, esc(v), esc(displayURL(v)))
+			fmt.Fprintf(&b, `<a class="link" href="%s">%s</a>`, esc(v), esc(text.ShortURL(v)))
 		default:
 			fmt.Fprintf(&b, `<span class="%s">%s</span>`, s.Kind, esc(v))
 		}
 		last = s.End
 	}
-	b.WriteString(esc(text[last:]))
+	b.WriteString(esc(post[last:]))
 	paras := strings.Split(b.String(), "\n\n")
 	for i, p := range paras {
 		paras[i] = "<p>" + strings.ReplaceAll(p, "\n", "<br>") + "</p>"
 	}
 	return htmltemplate.HTML(strings.Join(paras, ""))
-}
-
-// displayURL shortens a URL the way Mastodon displays it: no scheme, "www."
-// dropped, cut after 30 characters with an ellipsis.
-func displayURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		u = u[i+3:]
-	}
-	u = strings.TrimPrefix(u, "www.")
-	if r := []rune(u); len(r) > 30 {
-		return string(r[:30]) + "…"
-	}
-	return u
 }
 
 func dataURI(images ImageReader, path string) htmltemplate.URL {

@@ -174,3 +174,17 @@ func unsafeOnTerminal(r rune) bool {
 	}
 	return false
 }
+
+// ShortURL is a URL as Mastodon shows it: no scheme, no "www.", cut after
+// 30 characters with an ellipsis (the preview's cards and the digest's
+// links show it; the link itself keeps the whole URL).
+func ShortURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	u = strings.TrimPrefix(u, "www.")
+	if r := []rune(u); len(r) > 30 {
+		return string(r[:30]) + "…"
+	}
+	return u
+}
