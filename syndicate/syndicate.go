@@ -228,6 +228,10 @@ type Status struct {
 	URL string
 }
 
+// ErrPartial reports that a run finished but some items (articles,
+// readers) failed; they were reported one by one, and the rest was done.
+var ErrPartial = errors.New("some articles or readers failed (see above)")
+
 // Error kinds the post job acts on. Any other error is transient: the
 // article stays in progress and the next run resumes it.
 var (

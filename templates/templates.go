@@ -27,18 +27,27 @@ const (
 // Read returns the text of a template: from dir when it holds one of that
 // name, else the embedded default. dir may be empty.
 func Read(dir, name string) (string, error) {
+	src, _, err := Open(dir, name)
+	return src, err
+}
+
+// Open is Read, and also says where the text came from: the file in dir,
+// or "built-in <name>". Parse the template under that name, so that every
+// error names the file and line ("templates/digest.html.tmpl:12: …").
+func Open(dir, name string) (src, source string, err error) {
 	if dir != "" {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
 		if err == nil {
-			return string(b), nil
+			return string(b), path, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("reading template: %w", err)
+			return "", path, fmt.Errorf("reading template: %w", err)
 		}
 	}
 	b, err := embedded.ReadFile(name)
 	if err != nil {
-		return "", fmt.Errorf("no template %s: %w", name, err)
+		return "", "", fmt.Errorf("no template %s: %w", name, err)
 	}
-	return string(b), nil
+	return string(b), "built-in " + name, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
+	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/keypoints"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
@@ -54,8 +55,8 @@ const (
 )
 
 // ErrPartial reports that a run finished but some items failed; the
-// failures were already printed.
-var ErrPartial = errors.New("some articles or readers failed (see above)")
+// failures were already printed. (Exit 1.)
+var ErrPartial = syndicate.ErrPartial
 
 func usageError(format string, args ...any) error {
 	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
@@ -106,6 +107,7 @@ type app struct {
 	cfg        *config.Config
 	log        *slog.Logger
 	metrics    *metrics.Metrics // set by the daemon
+	renderer   *digest.Renderer // the digest templates, parsed once
 	// settle is how long a changed article file rests before it is
 	// taken: the daemon's articles_settle; 0 for a command run by hand,
 	// which takes files as they are.

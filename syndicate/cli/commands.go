@@ -59,7 +59,7 @@ func (a *app) post(ctx context.Context, args []string) error {
 		return usageError("post: --json and --all go with --dry-run")
 	}
 	if !*markPosted {
-		if err := a.cfg.RequireKeys("mastodon.server", "mastodon.access_token"); err != nil {
+		if err := a.cfg.RequirePosting(); err != nil {
 			return &ExitError{Code: ExitUsage, Err: err}
 		}
 	}

@@ -100,8 +100,8 @@ func (a *app) check(ctx context.Context, args []string) error {
 			problems = append(problems, &article.Error{Path: art.Path, Line: 1, Msg: err.Error()})
 		}
 	}
-	if _, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName()); err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+	if _, err := a.digestRenderer(); err != nil {
+		return err
 	}
 	if _, err := preview.NewRenderer(a.cfg.TemplatesDir); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
@@ -327,9 +327,9 @@ func (a *app) previewDigest(v view) (*pendingDigest, error) {
 	if len(pd.Digest.Articles) == 0 {
 		return pd, nil
 	}
-	r, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName())
+	r, err := a.digestRenderer()
 	if err != nil {
-		return nil, &ExitError{Code: ExitUsage, Err: err}
+		return nil, err
 	}
 	if pd.Signer, err = a.dkimSigner(); err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,12 +14,11 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/syndicate-bot/syndicate/syndicate/daemon"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
-	"github.com/syndicate-bot/syndicate/syndicate/httpd"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
-	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
@@ -54,7 +52,7 @@ func (a *app) digest(ctx context.Context, args []string) error {
 
 // sendDigest runs the digest job on an open state.
 func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool) error {
-	if err := a.cfg.RequireKeys("email.from", "email.subscribers", "email.unsubscribe_url", "email.smtp.host"); err != nil {
+	if err := a.cfg.RequireMailing(); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	smtp, err := a.smtpOptions()
@@ -80,9 +78,9 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 		}
 		fmt.Fprintf(a.env.Stdout, "digest %d: %d failed reader(s) made pending again\n", last.ID, n)
 	}
-	r, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName())
+	r, err := a.digestRenderer()
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return err
 	}
 	// A send allocates a message per reader and keeps little: collect
 	// garbage four times less often, within a soft ceiling that keeps a
@@ -99,12 +97,16 @@ func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool)
 		a.metrics.Messages.WithLabelValues("temporary").Add(float64(rep.Temporary))
 		a.metrics.Messages.WithLabelValues("failed").Add(float64(rep.Failed))
 	}
-	switch {
-	case rep.NothingNew:
+	if rep.NothingNew {
 		fmt.Fprintln(a.env.Stdout, "no new articles since the last digest: nothing sent")
-	case rep.DigestID != 0:
-		fmt.Fprintf(a.env.Stdout, "digest %d: %d article(s), %d reader(s) to mail: %d sent, %d temporary failure(s), %d failed, %d left for a later run\n",
-			rep.DigestID, rep.Articles, rep.Readers, rep.Sent, rep.Temporary, rep.Failed, rep.Pending)
+	}
+	for _, d := range rep.Digests {
+		resumed := ""
+		if d.Resumed {
+			resumed = " (unfinished, continued)"
+		}
+		fmt.Fprintf(a.env.Stdout, "digest %d%s: %d article(s), %d reader(s) to mail: %d sent, %d temporary failure(s), %d failed, %d left for a later run\n",
+			d.ID, resumed, d.Articles, d.Readers, d.Sent, d.Temporary, d.Failed, d.Pending)
 	}
 	if err != nil {
 		if errors.Is(err, job.ErrStopped) {
@@ -184,7 +186,7 @@ func (a *app) listID() (string, error) {
 // unsubscribeHandler mounts the one-click endpoint on the path of
 // email.unsubscribe_url.
 func (a *app) unsubscribeHandler(ctx context.Context, mux *http.ServeMux, st *store.Store) error {
-	if err := a.cfg.RequireKeys("email.from", "email.unsubscribe_url"); err != nil {
+	if err := a.cfg.RequireUnsubscribe(); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	list, err := a.listID()
@@ -225,27 +227,31 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := a.cfg.RequireKeys("email.from", "email.unsubscribe_url"); err != nil {
+	if err := a.cfg.RequireUnsubscribe(); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	a.metrics = metrics.New()
-	mux, err := a.mux(ctx, st, &health{})
-	if err != nil {
+	routes := http.NewServeMux()
+	if err := a.unsubscribeHandler(ctx, routes, st); err != nil {
 		return err
 	}
-	return a.listen(ctx, mux)
+	// The daemon with no jobs: the same listener, /healthz and /metrics.
+	err = daemon.Run(ctx, daemon.Options{Location: a.cfg.Location(), Log: a.log, Now: a.env.Now, Listen: a.cfg.HTTP.Listen, Routes: routes, Ping: st.Ping, Grace: job.Grace})
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s:%d: %w", a.cfg.Path, max(1, a.cfg.Line("http.listen")), err)}
+	}
+	return nil
 }
 
-// listen serves handler on http.listen until ctx is done, then shuts
-// down gracefully; every timeout is set and connections are capped
-// (package httpd).
-func (a *app) listen(ctx context.Context, handler http.Handler) error {
-	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("http.listen (%s:%d): %w", a.cfg.Path, a.cfg.Line("http.listen"), err)}
+// digestRenderer parses the digest templates once per run.
+func (a *app) digestRenderer() (*digest.Renderer, error) {
+	if a.renderer == nil {
+		r, err := digest.NewRenderer(a.cfg.TemplatesDir, a.cfg.Email.Subject, a.cfg.SenderName())
+		if err != nil {
+			return nil, &ExitError{Code: ExitUsage, Err: err}
+		}
+		a.renderer = r
 	}
-	a.log.Info("listening", "addr", ln.Addr().String())
-	return httpd.Serve(ctx, ln, handler, httpd.DefaultLimits(), a.log)
+	return a.renderer, nil
 }
 
 // progress reports a long send: on a terminal, a bar with the rate and

@@ -2,20 +2,24 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/daemon"
+	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 	"github.com/syndicate-bot/syndicate/syndicate/schedule"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 )
 
-// run is the daemon: the post and digest jobs on their cron schedules,
-// the HTTP endpoints, and a clean stop on SIGINT/SIGTERM.
+// run is the daemon (package daemon): the post and digest jobs on their
+// cron schedules, unfinished work resumed at start and retried, the HTTP
+// endpoints, and a clean stop on SIGINT/SIGTERM. Everything that can be
+// wrong with the config or the templates stops it here, before any job.
 func (a *app) run(ctx context.Context, args []string) error {
 	fs := a.flags("run", "[--dry-run]")
 	dryRun := fs.Bool("dry-run", false, "run the schedule but only log what each tick would post and mail")
@@ -29,16 +33,32 @@ func (a *app) run(ctx context.Context, args []string) error {
 	a.settle = a.cfg.ArticlesSettle.D()
 	s := a.cfg.Schedule
 	postOn, digestOn := s.Post != "", s.Digest != ""
+	if !postOn && !digestOn {
+		return usageError("run: both schedule.post and schedule.digest are empty: nothing to do")
+	}
 	if !*dryRun {
-		var keys []string
+		var errs []error
 		if postOn {
-			keys = append(keys, "mastodon.server", "mastodon.access_token")
+			errs = append(errs, a.cfg.RequirePosting())
 		}
 		if digestOn {
-			keys = append(keys, "email.from", "email.subscribers", "email.unsubscribe_url", "email.smtp.host")
+			errs = append(errs, a.cfg.RequireMailing())
 		}
-		if err := a.cfg.RequireKeys(keys...); err != nil {
+		if err := joinErrors(errs); err != nil {
 			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: set them, or turn a job off with an empty schedule (schedule.post: \"\")", err)}
+		}
+	}
+	// Templates, the DKIM key and the relay's CA are read now: a broken
+	// one stops start-up with its file and line, not the first tick.
+	if _, err := job.ThreadOptions(a.cfg, syndicate.DefaultLimits()); err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	if digestOn {
+		if _, err := a.digestRenderer(); err != nil {
+			return err
+		}
+		if _, err := a.smtpOptions(); err != nil {
+			return err
 		}
 	}
 	a.metrics = metrics.New()
@@ -52,152 +72,145 @@ func (a *app) run(ctx context.Context, args []string) error {
 		defer closeState()
 	}
 
-	h := &health{}
-	d := schedule.New(ctx, a.cfg.Location(), a.log)
-	jobs := map[string]*guardedJob{}
-	add := func(name, spec string, tick func(context.Context) error) error {
-		g := &guardedJob{name: name, run: tick, health: h, metrics: a.metrics, now: a.env.Now}
-		jobs[name] = g
-		return d.Add(schedule.Job{Name: name, Spec: spec, Run: g.Run})
+	opts := daemon.Options{
+		Location: a.cfg.Location(), Log: a.log, Metrics: a.metrics, Now: a.env.Now, Listen: a.cfg.HTTP.Listen,
+		RunNow: a.env.RunNow, Grace: job.Grace, RetryMin: a.cfg.Schedule.RetryBackoff.D(),
+	}
+	var jobs []daemon.Job
+	if st != nil {
+		opts.Ping = st.Ping
+		if a.cfg.HTTP.Listen != "" && a.cfg.Email.UnsubscribeURL != "" && a.cfg.Email.From != "" {
+			mux := http.NewServeMux()
+			if err := a.unsubscribeHandler(ctx, mux, st); err != nil {
+				return err
+			}
+			opts.Routes = mux
+		}
 	}
 	if postOn {
-		tick := func(ctx context.Context) error { return a.postTick(ctx, st) }
-		if *dryRun {
-			tick = a.postDryTick
+		j := daemon.Job{Name: "post", Spec: s.Post, Run: a.postDryTick}
+		if st != nil {
+			var unfinished atomic.Value // string: the threads left half posted by the last run
+			unfinished.Store("")
+			note := func(ctx context.Context) {
+				if what, err := a.unfinishedThreads(ctx, st); err == nil {
+					unfinished.Store(what)
+				}
+			}
+			note(ctx)
+			j.Run = func(ctx context.Context) error {
+				err := a.postTick(ctx, st)
+				note(context.WithoutCancel(ctx))
+				return err
+			}
+			j.Unfinished = func(context.Context) (string, error) { return unfinished.Load().(string), nil }
 		}
-		if err := add("post", s.Post, tick); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
-		}
+		jobs = append(jobs, j)
 	}
 	if digestOn {
-		tick := func(ctx context.Context) error { return a.sendDigest(ctx, st, false) }
-		if *dryRun {
-			tick = a.digestDryTick
-		}
-		if err := add("digest", s.Digest, tick); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
-		}
-	}
-	if len(jobs) == 0 {
-		return usageError("run: both schedule.post and schedule.digest are empty: nothing to do")
-	}
-
-	var server sync.WaitGroup
-	if a.cfg.HTTP.Listen != "" {
-		mux, err := a.mux(ctx, st, h)
-		if err != nil {
-			return err
-		}
-		server.Add(1)
-		go func() {
-			defer server.Done()
-			if err := a.listen(ctx, mux); err != nil {
-				a.log.Error("http", "err", err)
-			}
-		}()
-	}
-
-	d.Start()
-	// Runs outside the schedule (the catch-up, SIGUSR1/SIGUSR2) are
-	// waited for at shutdown like scheduled ones.
-	var extra sync.WaitGroup
-	if g := jobs["digest"]; g != nil && s.CatchUp && st != nil {
-		a.catchUp(ctx, st, g, &extra)
-	}
-	extra.Add(1)
-	go func() {
-		defer extra.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case name := <-a.env.RunNow:
-				g := jobs[name]
-				if g == nil {
-					a.log.Warn("asked to run a job that is off", "job", name)
-					continue
-				}
-				a.log.Info("running a job now, as asked by a signal", "job", name)
-				extra.Add(1)
-				go func() { defer extra.Done(); a.runLogged(ctx, g) }()
+		j := daemon.Job{Name: "digest", Spec: s.Digest, Run: a.digestDryTick}
+		if st != nil {
+			j.Run = func(ctx context.Context) error { return a.sendDigest(ctx, st, false) }
+			j.Unfinished = func(ctx context.Context) (string, error) { return unfinishedDigest(ctx, st) }
+			if s.CatchUp {
+				j.StartUp = func(ctx context.Context) (bool, string) { return a.catchUp(ctx, st) }
 			}
 		}
-	}()
-	<-ctx.Done()
-	a.log.Info("stopping: finishing the post or message in hand")
-	stopped := d.Stop()
-	finished := make(chan struct{})
-	go func() { <-stopped.Done(); extra.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(9 * time.Second):
-		a.log.Warn("a job did not stop in time; what it had recorded stays, the rest goes out on the next start")
+		jobs = append(jobs, j)
 	}
-	server.Wait()
-	a.log.Info("stopped")
+	if err := daemon.Run(ctx, opts, jobs...); err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s:%d: %w", a.cfg.Path, max(1, a.cfg.Line("http.listen")), err)}
+	}
 	return nil
 }
 
-// mux is what http.listen serves, for "run" and "serve" alike: the
-// one-click unsubscribe endpoint (when there is a state and an
-// unsubscribe_url), /healthz and /metrics.
-func (a *app) mux(ctx context.Context, st *store.Store, h *health) (*http.ServeMux, error) {
-	mux := http.NewServeMux()
-	if st != nil && a.cfg.Email.UnsubscribeURL != "" {
-		if err := a.unsubscribeHandler(ctx, mux, st); err != nil {
-			return nil, err
+func joinErrors(errs []error) error {
+	var out []error
+	for _, e := range errs {
+		if e != nil {
+			out = append(out, e)
 		}
 	}
-	mux.Handle("GET /metrics", a.metrics.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if st != nil {
-			if err := st.Ping(r.Context()); err != nil {
-				http.Error(w, "state unreachable: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		if bad := h.failing(); bad != "" {
-			http.Error(w, bad, http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	return mux, nil
+	if len(out) == 0 {
+		return nil
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return fmt.Errorf("%w\n%w", out[0], out[1])
 }
 
-// catchUp runs a digest missed while the daemon was down, unless it is
-// older than schedule.max_lateness: a stale digest is never sent late.
-func (a *app) catchUp(ctx context.Context, st *store.Store, g *guardedJob, wg *sync.WaitGroup) {
+// unfinishedThreads names the articles whose thread is half posted and
+// will be continued ("" for none): the state's record of them, classified
+// with the articles as they are now (a thread whose article became a
+// draft is stopped, not unfinished).
+func (a *app) unfinishedThreads(ctx context.Context, st *store.Store) (string, error) {
+	records, err := st.ArticleRecords(ctx)
+	if err != nil {
+		return "", err
+	}
+	posting := 0
+	for _, r := range records {
+		if r.State == syndicate.StatePosting {
+			posting++
+		}
+	}
+	if posting == 0 {
+		return "", nil
+	}
+	set, err := a.articles()
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, art := range set.Articles {
+		r, known := records[art.ID]
+		if job.Classify(art, r, known, a.env.Now(), 0) == job.Posting {
+			ids = append(ids, art.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%d thread(s) half posted: %s", len(ids), strings.Join(ids, ", ")), nil
+}
+
+// unfinishedDigest says which digest still has readers to mail.
+func unfinishedDigest(ctx context.Context, st *store.Store) (string, error) {
+	rec, open, err := st.OpenDigest(ctx)
+	if err != nil || !open {
+		return "", err
+	}
+	left, err := st.CountPending(ctx, rec.ID, job.MaxAttempts)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("digest #%d: %d reader(s) not yet mailed", rec.ID, left), nil
+}
+
+// catchUp decides whether to run a digest missed while the daemon was
+// down: not when it is older than schedule.max_lateness (a stale digest
+// is never sent late).
+func (a *app) catchUp(ctx context.Context, st *store.Store) (bool, string) {
 	last, ok, err := st.LastDigest(ctx)
 	if err != nil || !ok {
-		return
+		return false, ""
 	}
 	sched, err := schedule.Parse(a.cfg.Schedule.Digest, a.cfg.Location())
 	if err != nil {
-		return
+		return false, ""
 	}
 	c := schedule.Decide(sched, last.CreatedAt, a.env.Now(), a.cfg.Schedule.MaxLateness.D())
+	tick := c.Missed.In(a.cfg.Location()).Format(time.RFC3339)
 	switch {
 	case c.Missed.IsZero():
+		return false, ""
 	case c.Run:
-		a.log.Info("catching up a digest tick missed while stopped", "tick", c.Missed.In(a.cfg.Location()).Format(time.RFC3339))
-		wg.Add(1)
-		go func() { defer wg.Done(); a.runLogged(ctx, g) }()
-	default:
-		a.log.Warn("a digest tick missed while stopped is older than schedule.max_lateness: skipped, the next tick sends it",
-			"tick", c.Missed.In(a.cfg.Location()).Format(time.RFC3339), "max_lateness", a.cfg.Schedule.MaxLateness.D())
+		return true, "catching up the digest tick of " + tick + ", missed while stopped"
 	}
-}
-
-// runLogged runs a job outside the schedule, logged as a scheduled run is.
-func (a *app) runLogged(ctx context.Context, g *guardedJob) {
-	start := time.Now()
-	a.log.Info("job started", "job", g.name)
-	if err := g.Run(ctx); err != nil {
-		a.log.Error("job failed", "job", g.name, "took", time.Since(start).Round(time.Millisecond).String(), "err", err)
-		return
-	}
-	a.log.Info("job done", "job", g.name, "took", time.Since(start).Round(time.Millisecond).String())
+	a.log.Warn("a digest tick missed while stopped is older than schedule.max_lateness: skipped, the next tick sends it",
+		"tick", tick, "max_lateness", a.cfg.Schedule.MaxLateness.D().String())
+	return false, ""
 }
 
 // postTick is one scheduled post run.
@@ -249,68 +262,4 @@ func (a *app) digestDryTick(ctx context.Context) error {
 	}
 	a.log.Info("dry run: this tick would mail the digest", "subject", pd.Message.Subject, "articles", len(pd.Digest.Articles), "readers", pd.Readers)
 	return nil
-}
-
-// guardedJob runs one job at a time (cron's SkipIfStillRunning does not
-// see the start-up catch-up run) and records its health and metrics.
-type guardedJob struct {
-	name    string
-	run     func(context.Context) error
-	mu      sync.Mutex
-	health  *health
-	metrics *metrics.Metrics
-	now     func() time.Time
-}
-
-func (g *guardedJob) Run(ctx context.Context) error {
-	if !g.mu.TryLock() {
-		return nil
-	}
-	defer g.mu.Unlock()
-	err := g.run(ctx)
-	result := "ok"
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrPartial):
-		result = "partial"
-	default:
-		result = "error"
-	}
-	g.metrics.Ran(g.name, result, g.now())
-	if result == "error" {
-		g.health.set(g.name, err)
-	} else {
-		g.health.set(g.name, nil)
-	}
-	if errors.Is(err, ErrPartial) {
-		return nil // already reported item by item
-	}
-	return err
-}
-
-// health is what /healthz reports: the last run of each job.
-type health struct {
-	mu     sync.Mutex
-	errors map[string]error
-}
-
-func (h *health) set(job string, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.errors == nil {
-		h.errors = map[string]error{}
-	}
-	h.errors[job] = err
-}
-
-func (h *health) failing() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for job, err := range h.errors {
-		if err != nil {
-			out = append(out, fmt.Sprintf("%s job failed: %v", job, err))
-		}
-	}
-	return strings.Join(out, "\n")
 }

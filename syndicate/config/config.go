@@ -138,6 +138,9 @@ type Schedule struct {
 	Digest      string   `yaml:"digest"`
 	CatchUp     bool     `yaml:"catch_up"`
 	MaxLateness Duration `yaml:"max_lateness"`
+	// RetryBackoff is the first wait before the daemon runs a job again
+	// whose work was left unfinished (a relay down); it doubles to 15 min.
+	RetryBackoff Duration `yaml:"retry_backoff"`
 }
 
 // HTTP is the unsubscribe, health and metrics listener.
@@ -172,7 +175,8 @@ func Default() Config {
 			SMTP:    SMTP{Port: 587, TLS: "starttls", Connections: 4, Timeout: Duration(30 * time.Second)},
 			Retries: 3, RetryBackoff: Duration(2 * time.Second), MaxArticles: 25,
 		},
-		Schedule:  Schedule{Timezone: "UTC", Post: "*/30 * * * *", Digest: "0 7 * * 1", CatchUp: true, MaxLateness: Duration(6 * time.Hour)},
+		Schedule: Schedule{Timezone: "UTC", Post: "*/30 * * * *", Digest: "0 7 * * 1", CatchUp: true, MaxLateness: Duration(6 * time.Hour),
+			RetryBackoff: Duration(30 * time.Second)},
 		KeyPoints: KeyPoints{Count: 3},
 	}
 }
@@ -631,6 +635,9 @@ func (c *Config) Validate() error {
 	if s.MaxLateness.D() < 0 {
 		add("schedule.max_lateness", "must be 0 or more")
 	}
+	if s.RetryBackoff.D() < time.Second {
+		add("schedule.retry_backoff", "must be at least 1s")
+	}
 	if c.HTTP.Listen != "" && !validListen(c.HTTP.Listen) {
 		add("http.listen", "%s is not host:port like 127.0.0.1:8080 or :8080 (a port from 1 to 65535)", c.show("http.listen", c.HTTP.Listen))
 	}
@@ -666,32 +673,50 @@ func validListen(addr string) bool {
 	return host == "" || net.ParseIP(host) != nil || hostname.MatchString(host)
 }
 
-// RequireKeys reports the keys a live run needs but the file leaves empty.
-func (c *Config) RequireKeys(keys ...string) error {
+// A requirement is a key a live run needs, and its value.
+type requirement struct {
+	key   string
+	empty bool
+}
+
+// RequirePosting reports the keys posting needs but the file leaves empty.
+func (c *Config) RequirePosting() error {
+	return c.require(
+		requirement{"mastodon.server", c.Mastodon.Server == ""},
+		requirement{"mastodon.access_token", c.Mastodon.AccessToken == ""},
+	)
+}
+
+// RequireMailing reports the keys mailing the digest needs but the file
+// leaves empty.
+func (c *Config) RequireMailing() error {
+	return c.require(
+		requirement{"email.from", c.Email.From == ""},
+		requirement{"email.subscribers", c.Email.Subscribers == ""},
+		requirement{"email.unsubscribe_url", c.Email.UnsubscribeURL == ""},
+		requirement{"email.smtp.host", c.Email.SMTP.Host == ""},
+	)
+}
+
+// RequireUnsubscribe reports the keys the one-click endpoint needs.
+func (c *Config) RequireUnsubscribe() error {
+	return c.require(
+		requirement{"email.from", c.Email.From == ""},
+		requirement{"email.unsubscribe_url", c.Email.UnsubscribeURL == ""},
+	)
+}
+
+func (c *Config) require(reqs ...requirement) error {
 	var errs []error
-	for _, k := range keys {
-		var empty bool
-		switch k {
-		case "mastodon.server":
-			empty = c.Mastodon.Server == ""
-		case "mastodon.access_token":
-			empty = c.Mastodon.AccessToken == ""
-		case "email.from":
-			empty = c.Email.From == ""
-		case "email.subscribers":
-			empty = c.Email.Subscribers == ""
-		case "email.unsubscribe_url":
-			empty = c.Email.UnsubscribeURL == ""
-		case "email.smtp.host":
-			empty = c.Email.SMTP.Host == ""
+	for _, r := range reqs {
+		if !r.empty {
+			continue
 		}
-		if empty {
-			hint := "is empty"
-			if len(c.fromEnv[k]) > 0 {
-				hint = "is empty: its environment variable is not set"
-			}
-			errs = append(errs, c.errorAt(k, "%s", hint))
+		hint := "is empty"
+		if len(c.fromEnv[r.key]) > 0 {
+			hint = "is empty: its environment variable ${" + strings.Join(c.fromEnv[r.key], "}, ${") + "} is not set"
 		}
+		errs = append(errs, c.errorAt(r.key, "%s", hint))
 	}
 	return errors.Join(errs...)
 }

@@ -183,13 +183,13 @@ func TestLoad_LoopbackServersMayBeHTTP(t *testing.T) {
 	}
 }
 
-func TestRequireKeys(t *testing.T) {
+func TestRequirePosting(t *testing.T) {
 	cfg, err := load(t, "mastodon:\n  server: https://m.example\n  access_token: ${T}\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = cfg.RequireKeys("mastodon.server", "mastodon.access_token")
-	if err == nil || !strings.Contains(err.Error(), ":3: mastodon.access_token: is empty: its environment variable is not set") {
+	err = cfg.RequirePosting()
+	if err == nil || !strings.Contains(err.Error(), ":3: mastodon.access_token: is empty: its environment variable ${T} is not set") {
 		t.Errorf("err = %v", err)
 	}
 }

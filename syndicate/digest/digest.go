@@ -144,18 +144,18 @@ func NewRenderer(dir, subject, listName string) (*Renderer, error) {
 	if r.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(subject); err != nil {
 		return nil, fmt.Errorf("email.subject template: %w", err)
 	}
-	src, err := templates.Read(dir, templates.DigestHTML)
+	src, source, err := templates.Open(dir, templates.DigestHTML)
 	if err != nil {
 		return nil, err
 	}
-	if r.html, err = htmltemplate.New(templates.DigestHTML).Parse(src); err != nil {
-		return nil, fmt.Errorf("template %s: %w", templates.DigestHTML, err)
-	}
-	if src, err = templates.Read(dir, templates.DigestText); err != nil {
+	if r.html, err = htmltemplate.New(source).Parse(src); err != nil {
 		return nil, err
 	}
-	if r.text, err = texttemplate.New(templates.DigestText).Parse(src); err != nil {
-		return nil, fmt.Errorf("template %s: %w", templates.DigestText, err)
+	if src, source, err = templates.Open(dir, templates.DigestText); err != nil {
+		return nil, err
+	}
+	if r.text, err = texttemplate.New(source).Parse(src); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -203,12 +203,12 @@ func (r *Renderer) execute(d Digest, reader syndicate.Reader, unsubscribeURL str
 	data.Subject = text.OneLine(buf.String())
 	buf.Reset()
 	if err := r.html.Execute(buf, data); err != nil {
-		return Message{}, fmt.Errorf("template %s: %w", templates.DigestHTML, err)
+		return Message{}, err
 	}
 	html := buf.String()
 	buf.Reset()
 	if err := r.text.Execute(buf, data); err != nil {
-		return Message{}, fmt.Errorf("template %s: %w", templates.DigestText, err)
+		return Message{}, err
 	}
 	return Message{Subject: data.Subject, HTML: html, Text: buf.String()}, nil
 }

@@ -58,18 +58,27 @@ type DigestDeps struct {
 	FlushWait  time.Duration
 }
 
-// DigestReport says what a run did.
+// DigestReport says what a run did: a line per digest it sent (an
+// unfinished one first, then a new one), and the totals.
 type DigestReport struct {
-	DigestID   int64
-	Articles   int
-	Readers    int     // readers of the digest
-	Sent       int     // messages the relay took in this run
+	Digests    []DigestRun
+	Sent       int     // messages the relay took in this run, all digests
 	Temporary  int     // 4xx replies in this run
 	Failed     int     // readers newly recorded as failed in this run
-	Pending    int     // readers left for a later run
 	Skipped    []error // subscriber rows that were skipped
-	Resumed    bool    // an unfinished digest was continued
-	NothingNew bool    // no new articles: nothing was sent
+	NothingNew bool    // no unfinished digest and no new articles: nothing was sent
+}
+
+// DigestRun is what a run did with one digest.
+type DigestRun struct {
+	ID        int64
+	Articles  int
+	Readers   int // readers left to mail when the run took the digest up
+	Sent      int
+	Temporary int
+	Failed    int
+	Pending   int  // readers left for a later run
+	Resumed   bool // the digest was unfinished: this run continued it
 }
 
 // SendDigest sends the pending digest. An unfinished digest is finished
@@ -104,20 +113,18 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 		if !open {
 			id, omitted, ok, err := newDigest(ctx, d, articles)
 			if err != nil || !ok {
-				rep.NothingNew = rep.DigestID == 0 && !ok
+				rep.NothingNew = len(rep.Digests) == 0 && !ok
 				return rep, err
 			}
 			rec = syndicate.DigestRecord{ID: id, State: "preparing", CreatedAt: d.Now(), Omitted: omitted}
-		} else {
-			rep.Resumed = true
 		}
-		one, err := sendFixed(ctx, d, rec, secret, install)
-		rep.DigestID, rep.Articles, rep.Readers = one.DigestID, one.Articles, one.Readers
+		one, skipped, err := sendFixed(ctx, d, rec, secret, install)
+		one.Resumed = open
+		rep.Digests = append(rep.Digests, one)
 		rep.Sent += one.Sent
 		rep.Temporary += one.Temporary
 		rep.Failed += one.Failed
-		rep.Pending = one.Pending
-		rep.Skipped = append(rep.Skipped, one.Skipped...)
+		rep.Skipped = append(rep.Skipped, skipped...)
 		if err != nil || one.Pending > 0 {
 			return rep, err
 		}
@@ -149,50 +156,57 @@ func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article)
 	return id, len(omitted), true, nil
 }
 
-// sendFixed prepares (if needed) and sends one recorded digest.
-func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, secret []byte, install string) (DigestReport, error) {
-	rep := DigestReport{DigestID: rec.ID}
+// sendFixed prepares (if needed) and sends one recorded digest. However
+// it returns — done, stopped by a signal, the relay down — the run says
+// how many readers are left, counted afresh from the state.
+func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, secret []byte, install string) (run DigestRun, skipped []error, err error) {
+	run.ID = rec.ID
+	defer func() {
+		if n, cerr := d.Ledger.CountPending(context.WithoutCancel(ctx), rec.ID, MaxAttempts); cerr == nil {
+			run.Pending = n
+		}
+	}()
 	items, err := d.Ledger.DigestItems(ctx, rec.ID)
 	if err != nil {
-		return rep, err
+		return run, nil, err
 	}
-	rep.Articles = len(items)
+	run.Articles = len(items)
 	if rec.State == "preparing" {
 		// The reader list is recorded whole before anything is sent; an
 		// interrupted preparation starts over.
 		if err := d.Ledger.ResetReaders(ctx, rec.ID); err != nil {
-			return rep, err
+			return run, nil, err
 		}
-		n, skipped, err := addReaders(ctx, d, rec.ID)
-		rep.Skipped = skipped
+		var n int
+		n, skipped, err = addReaders(ctx, d, rec.ID)
 		if err != nil {
-			return rep, err
+			return run, skipped, err
 		}
 		if err := d.Ledger.StartDigest(ctx, rec.ID); err != nil {
-			return rep, err
+			return run, skipped, err
 		}
 		d.Log.Info("digest readers fixed", "digest", rec.ID, "readers", n, "skipped_rows", len(skipped))
 	}
 	as, err := Assemble(d.Config, d.Renderer, rec.ID, install, rec.CreatedAt, digest.Digest{Articles: items, Omitted: rec.Omitted}, secret)
 	if err != nil {
-		return rep, err
+		return run, skipped, err
 	}
 
 	total, err := d.Ledger.CountPending(ctx, rec.ID, MaxAttempts)
 	if err != nil {
-		return rep, err
+		return run, skipped, err
 	}
-	rep.Readers = total
+	run.Readers = total
 	passes := 1 + d.Config.Email.Retries
 	wait := d.Config.Email.RetryBackoff.D()
 	progress := 0
 	for pass := 0; pass < passes; pass++ {
 		if pass > 0 {
-			d.Log.Info("retrying temporary failures", "digest", rec.ID, "wait", wait)
+			d.Log.Info("retrying temporary failures", "digest", rec.ID, "wait", wait.String())
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
-				return rep, ErrStopped
+				return run, skipped, ErrStopped
 			}
 			wait *= 2
 		}
@@ -202,12 +216,11 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 				d.Progress(progress, total)
 			}
 		})
-		rep.Sent += counts.sent
-		rep.Temporary += counts.temp
-		rep.Failed += counts.failed
+		run.Sent += counts.sent
+		run.Temporary += counts.temp
+		run.Failed += counts.failed
 		if err != nil {
-			rep.Pending, _ = d.Ledger.CountPending(ctx, rec.ID, MaxAttempts)
-			return rep, err
+			return run, skipped, err
 		}
 		if counts.temp == 0 {
 			break
@@ -215,19 +228,20 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 	}
 	gaveUp, err := d.Ledger.GiveUp(ctx, rec.ID, MaxAttempts)
 	if err != nil {
-		return rep, err
+		return run, skipped, err
 	}
-	rep.Failed += gaveUp
-	if rep.Pending, err = d.Ledger.CountPending(ctx, rec.ID, MaxAttempts); err != nil {
-		return rep, err
+	run.Failed += gaveUp
+	left, err := d.Ledger.CountPending(ctx, rec.ID, MaxAttempts)
+	if err != nil {
+		return run, skipped, err
 	}
-	if rep.Pending == 0 {
+	if left == 0 {
 		if err := d.Ledger.FinishDigest(ctx, rec.ID); err != nil {
-			return rep, err
+			return run, skipped, err
 		}
-		d.Log.Info("digest done", "digest", rec.ID, "sent", rep.Sent, "failed", rep.Failed)
+		d.Log.Info("digest done", "digest", rec.ID, "sent", run.Sent, "failed", run.Failed)
 	}
-	return rep, nil
+	return run, skipped, nil
 }
 
 // addReaders streams the subscriber list into the digest in batches.

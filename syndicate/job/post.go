@@ -28,7 +28,7 @@ type PostDeps struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	// Grace is how long a post already being sent may take to finish
-	// after ctx is cancelled (a SIGTERM); 0 means 8 seconds.
+	// after ctx is cancelled (a SIGTERM); 0 means job.Grace.
 	Grace time.Duration
 	// Settle leaves articles changed more recently than this for a later
 	// run (the daemon's articles_settle; 0 for a run by hand).
@@ -59,6 +59,12 @@ type Failure struct {
 	ArticleID string
 	Reason    string
 }
+
+// Grace is how long the item in hand — a post being sent, a message in
+// DATA — may take to finish after a stop (SIGTERM). The daemon waits a
+// little longer for its jobs; systemd's TimeoutStopSec (15 s in
+// docs/syndicate.service) must be longer still.
+const Grace = 8 * time.Second
 
 // ErrStopped is returned when ctx was cancelled between posts: what was
 // posted is recorded and the rest goes out on the next run.
@@ -215,7 +221,7 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 	// The post in hand may finish after a SIGTERM, within the grace time.
 	grace := d.Grace
 	if grace <= 0 {
-		grace = 8 * time.Second
+		grace = Grace
 	}
 	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()

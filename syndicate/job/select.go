@@ -6,7 +6,6 @@
 package job
 
 import (
-	"fmt"
 	"sort"
 	texttemplate "text/template"
 	"time"
@@ -138,13 +137,13 @@ func oldestFirst(list []*syndicate.Article) {
 // ThreadOptions are the composition settings of the config with the
 // limits in force; the head template is parsed here, once.
 func ThreadOptions(cfg *config.Config, lim syndicate.Limits) (thread.Options, error) {
-	src, err := templates.Read(cfg.TemplatesDir, templates.HeadPost)
+	src, source, err := templates.Open(cfg.TemplatesDir, templates.HeadPost)
 	if err != nil {
 		return thread.Options{}, err
 	}
-	head, err := texttemplate.New(templates.HeadPost).Option("missingkey=error").Parse(src)
+	head, err := texttemplate.New(source).Option("missingkey=error").Parse(src)
 	if err != nil {
-		return thread.Options{}, fmt.Errorf("template %s: %w", templates.HeadPost, err)
+		return thread.Options{}, err
 	}
 	m := cfg.Mastodon
 	return thread.Options{

@@ -75,13 +75,13 @@ type Renderer struct{ tmpl *htmltemplate.Template }
 
 // NewRenderer parses the preview template (see package templates).
 func NewRenderer(dir string) (*Renderer, error) {
-	src, err := templates.Read(dir, templates.PreviewPage)
+	src, source, err := templates.Open(dir, templates.PreviewPage)
 	if err != nil {
 		return nil, err
 	}
-	t, err := htmltemplate.New(templates.PreviewPage).Parse(src)
+	t, err := htmltemplate.New(source).Parse(src)
 	if err != nil {
-		return nil, fmt.Errorf("template %s: %w", templates.PreviewPage, err)
+		return nil, err
 	}
 	return &Renderer{tmpl: t}, nil
 }
@@ -89,7 +89,7 @@ func NewRenderer(dir string) (*Renderer, error) {
 // Render writes the page.
 func (r *Renderer) Render(w io.Writer, p Page) error {
 	if err := r.tmpl.Execute(w, p); err != nil {
-		return fmt.Errorf("template %s: %w", templates.PreviewPage, err)
+		return err
 	}
 	return nil
 }

@@ -106,15 +106,8 @@ func (d *Daemon) Add(j Job) error {
 	}
 	var id cron.EntryID
 	id = d.cron.Schedule(sched, cron.FuncJob(func() {
-		start := time.Now()
-		d.log.Info("job started", "job", j.Name)
-		err := j.Run(d.ctx)
-		attrs := []any{"job", j.Name, "took", time.Since(start).Round(time.Millisecond), "next", d.next(id)}
-		if err != nil {
-			d.log.Error("job failed", append(attrs, "err", err)...)
-			return
-		}
-		d.log.Info("job done", attrs...)
+		j.Run(d.ctx) // the job logs its own run
+		d.log.Info("next run", "job", j.Name, "at", d.next(id))
 	}))
 	d.mu.Lock()
 	d.entries[j.Name] = id
