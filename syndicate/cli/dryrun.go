@@ -119,6 +119,9 @@ func (a *app) check(ctx context.Context, args []string) error {
 		}
 		readers = sum.Readers
 		problems = append(problems, sum.Skipped...)
+		if more := sum.SkippedCount - len(sum.Skipped); more > 0 {
+			problems = append(problems, fmt.Errorf("%s: and %d more skipped rows", a.cfg.Email.Subscribers, more))
+		}
 	}
 	a.printProblems(problems)
 	// Not a problem of an article: a warning, so check still exits 0.

@@ -51,14 +51,36 @@ func New(articles []*syndicate.Article, date time.Time, maxFull int) (Digest, []
 			omitted = append(omitted, a.ID)
 			continue
 		}
-		it := syndicate.DigestItem{ID: a.ID, Title: a.Title, URL: a.URL, Date: a.Date, KeyPoints: a.KeyPoints}
-		if a.Image != nil {
-			it.ImageAlt, it.ImageCredit = a.Image.Alt, a.Image.Credit
-		}
-		d.Articles = append(d.Articles, it)
+		d.Articles = append(d.Articles, Item(a))
 	}
 	d.Omitted = len(omitted)
 	return d, omitted
+}
+
+// An article's share of a digest is bounded, whatever its file says: a
+// message must stay far under a relay's size limit (Postfix's default is
+// 10 MB), or every reader fails.
+const (
+	MaxKeyPoints   = 10   // key points per article
+	MaxPointLength = 1000 // characters per key point
+	MaxTitleLength = 300  // characters of a title
+	MaxPhotoLength = 600  // characters of a caption and of a credit
+)
+
+// Item is an article as a digest records and shows it, within the bounds
+// above (a longer text is shortened at a word, with an ellipsis).
+func Item(a *syndicate.Article) syndicate.DigestItem {
+	it := syndicate.DigestItem{ID: a.ID, Title: text.Shorten(a.Title, MaxTitleLength), URL: a.URL, Date: a.Date}
+	for _, kp := range a.KeyPoints {
+		if len(it.KeyPoints) == MaxKeyPoints {
+			break
+		}
+		it.KeyPoints = append(it.KeyPoints, text.Shorten(kp, MaxPointLength))
+	}
+	if a.Image != nil {
+		it.ImageAlt, it.ImageCredit = text.Shorten(a.Image.Alt, MaxPhotoLength), text.Shorten(a.Image.Credit, MaxPhotoLength)
+	}
+	return it
 }
 
 // Data is what the digest templates see for one reader.
@@ -134,6 +156,9 @@ type Renderer struct {
 	text    *texttemplate.Template
 	list    string
 	buffers sync.Pool // *bytes.Buffer, reused between renders
+	// fast is true when the templates use readers' values only as
+	// Issue's per-shape rendering can (see fastPathSafe).
+	fast bool
 }
 
 // NewRenderer parses the digest templates from dir (see package templates)
@@ -157,6 +182,7 @@ func NewRenderer(dir, subject, listName string) (*Renderer, error) {
 	if r.text, err = texttemplate.New(source).Parse(src); err != nil {
 		return nil, err
 	}
+	r.fast = fastPathSafe(r.subject, r.html, r.text)
 	return r, nil
 }
 

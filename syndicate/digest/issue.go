@@ -33,7 +33,7 @@ type Issue struct {
 // Issue prepares d for rendering to many readers; it is safe for
 // concurrent use.
 func (r *Renderer) Issue(d Digest) *Issue {
-	return &Issue{r: r, d: d, shapes: map[string]*skeleton{}}
+	return &Issue{r: r, d: d, shapes: map[string]*skeleton{}, exact: !r.fast}
 }
 
 // Exact reports whether the issue fell back to rendering every reader

@@ -8,7 +8,8 @@
 //     refused, however it is spelt;
 //   - only regular files are read: a FIFO, device, socket or folder is
 //     refused without being read (it is opened non-blocking and checked
-//     with fstat, so a FIFO cannot hang a run);
+//     with fstat, so a FIFO cannot hang a run), and so is a file with more
+//     than one hard link (a link may reach outside the folder);
 //   - no read takes more than its limit.
 package files
 
@@ -95,6 +96,13 @@ func (f *Folder) Open(name string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		file.Close()
 		return nil, nil, err
+	}
+	// os.Root checks names, not inodes: a hard link inside the folder to
+	// a file outside it (a private key) would pass. Such a file is
+	// refused; a copy is not.
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+		file.Close()
+		return nil, nil, &Problem{Path: filepath.Join(f.dir, name), Reason: fmt.Sprintf("has %d hard links, so it may be a file from outside its folder: refused (copy it instead of linking it)", st.Nlink), Err: ErrOutside}
 	}
 	return file, fi, nil
 }

@@ -244,7 +244,10 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 	return run, skipped, nil
 }
 
-// addReaders streams the subscriber list into the digest in batches.
+// addReaders streams the subscriber list into the digest in batches. A
+// list that cannot be read on (a subscriber.ListError) stops the
+// preparation: the digest stays unprepared and nobody is mailed until the
+// list is fixed, rather than part of it.
 func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, error) {
 	list, err := subscriber.Open(d.Config.Email.Subscribers)
 	if err != nil {
@@ -265,8 +268,14 @@ func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, erro
 		if err == io.EOF {
 			break
 		}
+		var le *subscriber.ListError
+		if errors.As(err, &le) {
+			return added, skipped, fmt.Errorf("email.subscribers: %w", err)
+		}
 		if err != nil {
-			skipped = append(skipped, err)
+			if len(skipped) < subscriber.MaxSkipped {
+				skipped = append(skipped, err)
+			}
 			continue
 		}
 		batch = append(batch, r)
@@ -282,7 +291,7 @@ func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, erro
 type passCounts struct{ sent, temp, failed int }
 
 // sendPass sends every reader without a final outcome once. Outcomes are
-// written in batches (every FlushEvery outcomes or 20 ms), and all of
+// written in batches (every FlushEvery outcomes or FlushWait), and all of
 // them before it returns.
 func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick func()) (passCounts, error) {
 	var counts passCounts

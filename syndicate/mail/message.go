@@ -16,6 +16,14 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
+// The longest subject and reader name written in a header, in characters
+// (graphemes): RFC 5322 wants lines under 998 octets, and one long word
+// cannot be folded.
+const (
+	MaxSubjectLength = 200
+	MaxNameLength    = 100
+)
+
 // Envelope is what every message of one digest shares.
 type Envelope struct {
 	From     string // "Daily Brief <brief@example.org>"
@@ -73,8 +81,10 @@ func Build(e Envelope, r syndicate.Reader, m digest.Message, unsubscribeURL stri
 	if err != nil {
 		return nil, fmt.Errorf("to %s: %w", r.Email, err)
 	}
-	msg.ToMailAddress(&mail.Address{Name: text.OneLine(r.Name), Address: to.Address})
-	msg.Subject(text.OneLine(m.Subject))
+	// Shortened, so that no header line passes SMTP's 998 octets when a
+	// name or a title is one long word that cannot be folded.
+	msg.ToMailAddress(&mail.Address{Name: text.Shorten(text.OneLine(r.Name), MaxNameLength), Address: to.Address})
+	msg.Subject(text.Shorten(text.OneLine(m.Subject), MaxSubjectLength))
 	msg.SetDateWithValue(e.Date)
 	id := e.MessageID(r.Email)
 	msg.SetMessageIDWithValue(id)

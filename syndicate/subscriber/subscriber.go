@@ -20,6 +20,27 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
+// Limits on what a list of many hands may hold: beyond them the list is
+// refused (a ListError), not read without bound.
+const (
+	MaxLine    = 64 << 10 // bytes between two line ends
+	MaxColumns = 100      // columns of the header
+	// MaxSkipped is how many skipped rows Scan keeps to report; it counts
+	// the rest.
+	MaxSkipped = 1000
+)
+
+// ListError is a list that cannot be read on: a line or a header beyond
+// the limits. Unlike a RowError it stops the reading: a send refuses to
+// start rather than mail part of a list it cannot read.
+type ListError struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (e *ListError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg) }
+
 // RowError is a row that was skipped.
 type RowError struct {
 	Path string
@@ -45,6 +66,7 @@ type List struct {
 	seed     maphash.Seed
 	suspects map[uint64]struct{}
 	seen     map[string]struct{}
+	named    int // header columns with a name
 }
 
 // Open opens a subscriber file and reads its header. The file must be a
@@ -64,7 +86,7 @@ func Open(path string) (*List, error) {
 }
 
 func newCSV(r io.ReaderAt) *csv.Reader {
-	c := csv.NewReader(io.NewSectionReader(r, 0, 1<<62))
+	c := csv.NewReader(&lineLimit{r: io.NewSectionReader(r, 0, 1<<62)})
 	c.FieldsPerRecord = -1
 	c.TrimLeadingSpace = true
 	c.ReuseRecord = true
@@ -78,12 +100,18 @@ func newList(path string, r io.ReaderAt) (*List, error) {
 		return nil, &RowError{Path: path, Line: 1, Msg: "empty file: want a header row email,name"}
 	}
 	if err != nil {
-		return nil, &RowError{Path: path, Line: 1, Msg: fmt.Sprintf("header: %v", csvMessage(err))}
+		return nil, listOrRow(path, 1, fmt.Sprintf("header: %v", csvMessage(err)), err)
+	}
+	if len(header) > MaxColumns {
+		return nil, &ListError{Path: path, Line: 1, Msg: fmt.Sprintf("the header has %d columns, more than the %d a list may have", len(header), MaxColumns)}
 	}
 	l := &List{path: path, csv: c, email: -1, name: -1, seed: maphash.MakeSeed(), seen: map[string]struct{}{}}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		l.header = append(l.header, h)
+		if h != "" {
+			l.named++
+		}
 		switch h {
 		case "email":
 			l.email = i
@@ -161,7 +189,7 @@ func (l *List) Next() (syndicate.Reader, error) {
 			if errors.As(err, &pe) {
 				line = pe.StartLine
 			}
-			return syndicate.Reader{}, &RowError{Path: l.path, Line: line, Msg: csvMessage(err)}
+			return syndicate.Reader{}, listOrRow(l.path, line, csvMessage(err), err)
 		}
 		line, _ := l.csv.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
@@ -182,7 +210,7 @@ func (l *List) Next() (syndicate.Reader, error) {
 			}
 			l.seen[key] = struct{}{}
 		}
-		r := syndicate.Reader{Email: email, Fields: make(map[string]string, len(l.header))}
+		r := syndicate.Reader{Email: email, Fields: make(map[string]string, l.named)}
 		for i, h := range l.header {
 			if i < len(rec) && h != "" {
 				// A field may reach a template or a header: one line, no
@@ -215,7 +243,9 @@ func csvMessage(err error) string {
 type Summary struct {
 	Readers int              // valid, distinct readers
 	First   syndicate.Reader // the first of them (a dry run renders for it)
-	Skipped []error          // the rows that were skipped
+	Skipped []error          // the rows that were skipped, the first MaxSkipped
+	// SkippedCount counts every skipped row, those beyond MaxSkipped too.
+	SkippedCount int
 }
 
 // Scan reads a whole list once; readers whose EmailKey is in exclude (the
@@ -232,8 +262,15 @@ func Scan(path string, exclude map[string]bool) (Summary, error) {
 		if err == io.EOF {
 			return s, nil
 		}
+		var le *ListError
+		if errors.As(err, &le) {
+			return s, err
+		}
 		if err != nil {
-			s.Skipped = append(s.Skipped, err)
+			s.SkippedCount++
+			if len(s.Skipped) < MaxSkipped {
+				s.Skipped = append(s.Skipped, err)
+			}
 			continue
 		}
 		if exclude[syndicate.EmailKey(r.Email)] {
@@ -244,4 +281,53 @@ func Scan(path string, exclude map[string]bool) (Summary, error) {
 		}
 		s.Readers++
 	}
+}
+
+// errLineTooLong is what lineLimit says of a line over MaxLine.
+var errLineTooLong = errors.New("line too long")
+
+// listOrRow makes a reading error a ListError when the list cannot be
+// read on, else a RowError of that row.
+func listOrRow(path string, line int, msg string, err error) error {
+	var ll *lineTooLong
+	if errors.As(err, &ll) {
+		return &ListError{Path: path, Line: ll.line, Msg: fmt.Sprintf("a line longer than %d KiB: the list is not read further (is it a subscriber list?)", MaxLine>>10)}
+	}
+	return &RowError{Path: path, Line: line, Msg: msg}
+}
+
+// lineTooLong carries the line that passed MaxLine.
+type lineTooLong struct{ line int }
+
+func (e *lineTooLong) Error() string { return fmt.Sprintf("line %d: %v", e.line, errLineTooLong) }
+
+// lineLimit passes the file through and fails once a line passes MaxLine
+// bytes: encoding/csv has no limit on a field or a row, and one line of
+// 100 MB would be held whole.
+type lineLimit struct {
+	r    io.Reader
+	run  int // bytes since the last line end
+	line int // line ends seen
+}
+
+func (l *lineLimit) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for rest := p[:n]; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			l.run += len(rest)
+			break
+		}
+		if l.run+i > MaxLine {
+			l.run += i
+			break
+		}
+		l.run = 0
+		l.line++
+		rest = rest[i+1:]
+	}
+	if l.run > MaxLine {
+		return 0, &lineTooLong{line: l.line + 1}
+	}
+	return n, err
 }

@@ -177,14 +177,22 @@ func renderHead(a *syndicate.Article, opts Options, lim syndicate.Limits, fits f
 	return "", fmt.Errorf("article %s: the head post cannot fit in %d characters", a.ID, lim.MaxCharacters)
 }
 
+// MaxHashtags is the most hashtags a head post carries: more is spam, and
+// an article's front matter must not make composing it slow.
+const MaxHashtags = 30
+
 // Hashtags makes tags valid Mastodon hashtags: "Offshore Wind" becomes
 // #OffshoreWind and "north-sea" #NorthSea (words joined, each capitalised,
 // which screen readers read better); a tag of digits only is dropped, as
-// Mastodon would not link it; duplicates (ignoring case) are dropped.
+// Mastodon would not link it; duplicates (ignoring case) are dropped; at
+// most MaxHashtags are kept.
 func Hashtags(tags []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, t := range tags {
+		if len(out) == MaxHashtags {
+			break
+		}
 		h := Hashtag(t)
 		if h == "" || seen[strings.ToLower(h)] {
 			continue

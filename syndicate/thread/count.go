@@ -147,18 +147,23 @@ func entities(text string) []entity {
 			break
 		}
 		i += from
-		// Back up over the scheme's letters to where the URL would start.
+		from = i + 3
+		// Back up over the scheme's letters to where the URL would start:
+		// no scheme is longer than "gopher" or "gemini".
 		start := i
-		for start > 0 && isASCIILetter(text[start-1]) {
+		for start > 0 && i-start < 8 && isASCIILetter(text[start-1]) {
 			start--
 		}
 		for s := start; s < i; s++ {
 			if e, ok := urlAt(text, s); ok {
 				out = append(out, e)
+				// A "://" inside this URL is part of it: go on after it,
+				// so that a text of URLs in URLs is read once, not once
+				// per "://" (quadratic, minutes for a large article).
+				from = max(from, e.end)
 				break
 			}
 		}
-		from = i + 3
 	}
 	for from := 0; ; {
 		i := strings.IndexByte(text[from:], '@')
@@ -232,14 +237,23 @@ func urlAt(text string, i int) (entity, bool) {
 		j += size
 	}
 	// Trailing punctuation is not part of the URL, nor an unbalanced ")".
+	// The parentheses are counted once and updated as characters are
+	// trimmed (counting them again for each would be quadratic).
 	end := j
+	opens, closes := strings.Count(text[i:end], "("), strings.Count(text[i:end], ")")
 	for end > hostStart {
 		r, size := utf8.DecodeLastRuneInString(text[:end])
-		if r == ')' && strings.Count(text[i:end], "(") >= strings.Count(text[i:end], ")") {
+		if r == ')' && opens >= closes {
 			break
 		}
 		if isURLEnding(r) {
 			break
+		}
+		switch r {
+		case '(':
+			opens--
+		case ')':
+			closes--
 		}
 		end -= size
 	}
