@@ -20,7 +20,27 @@
 //  5. Pick greedily by score (score.go), skipping a sentence too similar
 //     to one already picked (redundancy removal), and put the picks back
 //     in the article's order.
+//
+// # Errors
+//
+// The English model is built into the program, and loading it is the
+// only step that can fail: only a broken build makes it fail, and then it
+// fails every time. Falling back to punctuation would give other key
+// points with no sign of why, so the failure is an error instead: New
+// loads the model and returns it, and a program calls New once at
+// start-up and stops there. An Extractor's methods cannot fail, so the
+// per-article call (article.Options.Extract) has no error to handle: no
+// article can cause one. The package-level Extract and Sentences use a
+// shared Extractor and panic on that error, as regexp.MustCompile does on
+// a constant pattern.
 package keypoints
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/neurosnap/sentences"
+)
 
 // Options tune an extraction.
 type Options struct {
@@ -31,14 +51,57 @@ type Options struct {
 	PostLength int
 }
 
-// Extract returns up to opts.Count key points from the paragraphs.
+// Extractor chooses key points with the English model loaded. It is safe
+// for concurrent use; the zero value is not usable: call New.
+type Extractor struct {
+	english *sentences.DefaultSentenceTokenizer
+}
+
+// englishModel loads the model once per process: it is the same for
+// every Extractor, read-only once built, and costly to build.
+var englishModel = sync.OnceValues(newEnglishTokenizer)
+
+// New loads the English sentence model. Its error means a broken build.
+func New() (*Extractor, error) {
+	tok, err := englishModel()
+	if err != nil {
+		return nil, fmt.Errorf("keypoints: the built-in English sentence model: %w", err)
+	}
+	return &Extractor{english: tok}, nil
+}
+
+// shared is the Extractor of the package-level functions.
+var shared = sync.OnceValues(New)
+
+func mustShared() *Extractor {
+	e, err := shared()
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// Extract returns up to opts.Count key points from the paragraphs, with a
+// shared Extractor; it panics if the English model cannot be loaded (see
+// New).
 func Extract(paragraphs []string, opts Options) []string {
-	return extract(paragraphs, opts, tuned())
+	return mustShared().Extract(paragraphs, opts)
+}
+
+// Sentences splits text as Extractor.Sentences does, with a shared
+// Extractor; it panics if the English model cannot be loaded (see New).
+func Sentences(text, lang string) []string {
+	return mustShared().Sentences(text, lang)
+}
+
+// Extract returns up to opts.Count key points from the paragraphs.
+func (e *Extractor) Extract(paragraphs []string, opts Options) []string {
+	return e.extract(paragraphs, opts, tuned())
 }
 
 // extract is the pipeline of the package doc; the weights are a
 // parameter so that a grid search can try others.
-func extract(paragraphs []string, opts Options, w weights) []string {
+func (e *Extractor) extract(paragraphs []string, opts Options, w weights) []string {
 	if opts.Count <= 0 {
 		opts.Count = 3
 	}
@@ -47,7 +110,7 @@ func extract(paragraphs []string, opts Options, w weights) []string {
 	}
 	var sents []string
 	for _, p := range paragraphs {
-		sents = append(sents, Sentences(p, opts.Lang)...)
+		sents = append(sents, e.Sentences(p, opts.Lang)...)
 	}
 	if len(sents) > 0 {
 		sents[0] = StripDateline(sents[0])

@@ -1,8 +1,8 @@
 package keypoints
 
 // The English sentence model: neurosnap/sentences' Punkt model trained on
-// English, built the way the library builds it but faster, once per
-// process (sentences.go: englishOnce).
+// English, built the way the library builds it but faster. It is built
+// once per process (keypoints.go: englishModel) and its error is New's.
 
 import (
 	"regexp"

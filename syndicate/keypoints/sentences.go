@@ -8,20 +8,14 @@ package keypoints
 import (
 	"regexp"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/neurosnap/sentences"
 )
 
-var (
-	englishOnce      sync.Once
-	englishTokenizer *sentences.DefaultSentenceTokenizer
-)
-
 // Sentences splits text into sentences: with the English model for
 // English (or no language given), else at . ! ? and 。！？.
-func Sentences(text, lang string) []string {
+func (e *Extractor) Sentences(text, lang string) []string {
 	// One space between words: what articles hold after parsing, and what
 	// the splitting below expects.
 	text = strings.Join(strings.Fields(text), " ")
@@ -29,22 +23,15 @@ func Sentences(text, lang string) []string {
 		return nil
 	}
 	if lang == "" || strings.HasPrefix(strings.ToLower(lang), "en") {
-		englishOnce.Do(func() {
-			// The model is built into the package; an error means a broken
-			// build, and punctuation splitting still works.
-			englishTokenizer, _ = newEnglishTokenizer()
-		})
-		if englishTokenizer != nil {
-			var out []string
-			for _, s := range splitEnglish(englishTokenizer, text) {
-				for _, t := range splitAfterNumbers(s) {
-					if t != "" {
-						out = append(out, t)
-					}
+		var out []string
+		for _, s := range splitEnglish(e.english, text) {
+			for _, t := range splitAfterNumbers(s) {
+				if t != "" {
+					out = append(out, t)
 				}
 			}
-			return out
 		}
+		return out
 	}
 	return splitPunctuation(text)
 }
