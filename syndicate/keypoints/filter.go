@@ -13,24 +13,6 @@ import (
 	"unicode/utf8"
 )
 
-// cand is a sentence that may be a key point, with its index among all
-// the sentences of the article (position is part of the score).
-type cand struct {
-	text  string
-	index int
-}
-
-// candidates are the usable sentences, in the article's order.
-func candidates(sents []string) []cand {
-	var cands []cand
-	for i, s := range sents {
-		if Usable(s) {
-			cands = append(cands, cand{s, i})
-		}
-	}
-	return cands
-}
-
 var (
 	captionWords = map[string]bool{"photo": true, "photos": true, "image": true, "video": true, "pictured": true,
 		"caption": true, "credit": true, "source": true, "watch": true, "related": true, "click": true}

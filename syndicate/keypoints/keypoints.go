@@ -99,8 +99,18 @@ func (e *Extractor) Extract(paragraphs []string, opts Options) []string {
 	return e.extract(paragraphs, opts, tuned())
 }
 
+// cand is a sentence that may be a key point (filter.go: Usable), with
+// its index among all the sentences of the article: position is part of
+// the score.
+type cand struct {
+	text  string
+	index int
+}
+
 // extract is the pipeline of the package doc; the weights are a
-// parameter so that a grid search can try others.
+// parameter so that a grid search can try others. The slices of one
+// article's candidates are made here, not returned by the steps, so the
+// compiler can keep small ones on the stack.
 func (e *Extractor) extract(paragraphs []string, opts Options, w weights) []string {
 	if opts.Count <= 0 {
 		opts.Count = 3
@@ -115,7 +125,12 @@ func (e *Extractor) extract(paragraphs []string, opts Options, w weights) []stri
 	if len(sents) > 0 {
 		sents[0] = StripDateline(sents[0])
 	}
-	cands := candidates(sents)
+	var cands []cand
+	for i, s := range sents {
+		if Usable(s) {
+			cands = append(cands, cand{s, i})
+		}
+	}
 	if len(cands) == 0 {
 		return nil
 	}
@@ -124,8 +139,13 @@ func (e *Extractor) extract(paragraphs []string, opts Options, w weights) []stri
 		texts[i] = c.text
 	}
 	vecs := vectors(texts)
-	scores := score(cands, lexRank(vecs), opts.PostLength, w)
-	picked := pick(scores, vecs, opts.Count, w.redundancy)
+	cent := lexRank(vecs)
+	scores := make([]float64, len(cands))
+	for i, c := range cands {
+		scores[i] = w.score(c, cent[i], opts.PostLength)
+	}
+	// The picks go in a slice of this frame: there are at most Count.
+	picked := pick(make([]int, 0, opts.Count), scores, vecs, w.redundancy)
 	out := make([]string, len(picked))
 	for k, i := range picked {
 		out[k] = cands[i].text

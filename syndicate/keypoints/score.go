@@ -28,44 +28,41 @@ func tuned() weights {
 	return weights{position: 1.0, centrality: 0.3, fit: 0.5, decay: 0.35, redundancy: 0.45, words: 25}
 }
 
-// score is each candidate's score: position, centrality (cent, from
-// lexRank, in the candidates' order) and fit to postLength, weighted by w.
-func score(cands []cand, cent []float64, postLength int, w weights) []float64 {
-	scores := make([]float64, len(cands))
-	for i, c := range cands {
-		pos := 1 / (1 + w.decay*float64(c.index))
-		// Fit: a point that fits a post, and reads as a headline-length
-		// statement (w.words or fewer), is preferred.
-		fit := 1.0
-		// Graphemes are never more than bytes: count only when it matters.
-		if len(c.text) > postLength {
-			if n := uniseg.GraphemeClusterCount(c.text); n > postLength {
-				fit = float64(postLength) / float64(n)
-			}
+// score is a candidate's score: its position, its centrality (from
+// lexRank) and its fit to postLength, weighted.
+func (w weights) score(c cand, centrality float64, postLength int) float64 {
+	pos := 1 / (1 + w.decay*float64(c.index))
+	// Fit: a point that fits a post, and reads as a headline-length
+	// statement (w.words or fewer), is preferred.
+	fit := 1.0
+	// Graphemes are never more than bytes: count only when it matters.
+	if len(c.text) > postLength {
+		if n := uniseg.GraphemeClusterCount(c.text); n > postLength {
+			fit = float64(postLength) / float64(n)
 		}
-		words := len(strings.Fields(c.text))
-		if words > w.words {
-			fit *= float64(w.words) / float64(words)
-		}
-		if words < 10 {
-			// A hook ("Another one for the file.") says too little.
-			fit *= float64(words) / 10
-		}
-		scores[i] = w.position*pos + w.centrality*cent[i] + w.fit*fit
 	}
-	return scores
+	words := len(strings.Fields(c.text))
+	if words > w.words {
+		fit *= float64(w.words) / float64(words)
+	}
+	if words < 10 {
+		// A hook ("Another one for the file.") says too little.
+		fit *= float64(words) / 10
+	}
+	return w.position*pos + w.centrality*centrality + w.fit*fit
 }
 
-// pick chooses up to count candidates greedily by score (ties: the
+// pick chooses up to cap(picked) candidates greedily by score (ties: the
 // earlier), skipping one whose cosine similarity to a pick exceeds
-// redundancy, and returns their indices in the article's order.
-func pick(scores []float64, vecs []vector, count int, redundancy float64) []int {
+// redundancy, and returns their indices in the article's order, appended
+// to picked (empty).
+func pick(picked []int, scores []float64, vecs []vector, redundancy float64) []int {
+	count := cap(picked)
 	order := make([]int, len(scores))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
-	var picked []int
 	for _, i := range order {
 		if len(picked) == count {
 			break
