@@ -244,14 +244,24 @@ func (a *app) articles() (article.Set, error) {
 	return set, nil
 }
 
-// extractor chooses key points for articles without any.
+// extractor chooses key points for articles without any. It loads the
+// English sentence model (once per process) here, as the articles are
+// read and before any is parsed, so a model that does not load stops the
+// command at its start, not at the first article without key points
+// (nor, as it once did, quietly). The model is built into the program:
+// failing to load it means a broken build, like a bad constant regexp,
+// hence a panic; each extraction after it cannot fail.
 func (a *app) extractor() func([]string, string) []string {
+	ex, err := keypoints.New()
+	if err != nil {
+		panic(err)
+	}
 	count, fallback := a.cfg.KeyPoints.Count, a.cfg.Mastodon.Language
 	return func(paragraphs []string, lang string) []string {
 		if lang == "" {
 			lang = fallback
 		}
-		return keypoints.Extract(paragraphs, keypoints.Options{Count: count, Lang: lang})
+		return ex.Extract(paragraphs, keypoints.Options{Count: count, Lang: lang})
 	}
 }
 

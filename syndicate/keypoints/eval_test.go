@@ -13,9 +13,16 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/internal/rouge"
 )
 
-// corpusPath is the evaluation set beside the repository (see
-// ../shared/corpus/SOURCES.md); a fresh clone has none, and the test skips.
-const corpusPath = "../../../shared/corpus/cnn-dev.csv"
+// corpusDir holds the evaluation set beside the repository (see
+// ../shared/corpus/SOURCES.md); a fresh clone has none, and the tests
+// skip. SYNDICATE_CORPUS_DIR names it elsewhere: from a git worktree that
+// is not beside shared/, the relative path finds nothing.
+func corpusDir() string {
+	if d := os.Getenv("SYNDICATE_CORPUS_DIR"); d != "" {
+		return d
+	}
+	return "../../../shared/corpus"
+}
 
 type example struct {
 	id, article string
@@ -24,9 +31,10 @@ type example struct {
 
 func loadCorpus(t testing.TB) []example {
 	t.Helper()
+	corpusPath := filepath.Join(corpusDir(), "cnn-dev.csv")
 	f, err := os.Open(corpusPath)
 	if err != nil {
-		t.Skipf("no evaluation corpus at %s (it sits beside the repository, in shared/): %v", filepath.Clean(corpusPath), err)
+		t.Skipf("no evaluation corpus at %s (it sits beside the repository, in shared/, or set SYNDICATE_CORPUS_DIR): %v", corpusPath, err)
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
@@ -90,9 +98,9 @@ func TestEvaluateCNN(t *testing.T) {
 // (CNN's training split, never used for tuning): a check that the
 // weights did not just fit the dev set. It only reports.
 func TestEvaluateStories(t *testing.T) {
-	files, _ := filepath.Glob("../../../shared/corpus/cnn-stories/*.story")
+	files, _ := filepath.Glob(filepath.Join(corpusDir(), "cnn-stories", "*.story"))
 	if len(files) == 0 {
-		t.Skip("no cnn-stories beside the repository")
+		t.Skipf("no cnn-stories in %s (beside the repository, in shared/, or set SYNDICATE_CORPUS_DIR)", filepath.Clean(corpusDir()))
 	}
 	var ours, lead mean
 	for _, f := range files {

@@ -1,9 +1,12 @@
 package keypoints
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/neurosnap/sentences"
 )
 
 func TestStripDateline(t *testing.T) {
@@ -145,5 +148,29 @@ func TestSentences_AfterAYear(t *testing.T) {
 	want := []string{"The roof was damaged in 2024.", "The renovation cost 6.2 million.", "He came No. 1 in the race."}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("Sentences = %q\nwant %q", got, want)
+	}
+}
+
+func TestNew(t *testing.T) {
+	e, err := New()
+	if err != nil {
+		t.Fatalf("New: %v (the built-in English model does not load: a broken build)", err)
+	}
+	got, want := strings.Join(e.Extract([]string{story}, Options{}), "|"), strings.Join(Extract([]string{story}, Options{}), "|")
+	if got != want {
+		t.Errorf("Extractor.Extract = %q, Extract = %q", got, want)
+	}
+}
+
+// TestNew_ModelError checks a model that does not load is New's error,
+// not a quiet switch to punctuation splitting.
+func TestNew_ModelError(t *testing.T) {
+	saved := englishModel
+	defer func() { englishModel = saved }()
+	broken := errors.New("Asset data/english.json not found")
+	englishModel = func() (*sentences.DefaultSentenceTokenizer, error) { return nil, broken }
+	e, err := New()
+	if !errors.Is(err, broken) || e != nil {
+		t.Errorf("New() = %v, %v; want the model's error", e, err)
 	}
 }

@@ -130,6 +130,14 @@ func join(toks []token) string {
 // ending in . ! ? or … (closing quotes and brackets aside) when the next
 // word starts with a capital letter, a digit or an opening quote, and the
 // word is not a common abbreviation; or with 。！？ whatever follows.
+//
+// This is not keypoints.Sentences, on purpose. Here a sentence end is
+// only the preferred place to cut a point too long for a post: Split has
+// no language, takes any text an author wrote, and must stay cheap, so a
+// short rule does. keypoints chooses whole sentences as key points, where
+// a wrong split is a wrong point, so it uses a trained English model.
+// Each in the other's place changes output (measured on the CNN dev
+// articles: the comment in syndicate/keypoints/sentences.go).
 func sentences(toks []token) [][]token {
 	var out [][]token
 	start := 0
