@@ -108,6 +108,7 @@ type app struct {
 	log        *slog.Logger
 	metrics    *metrics.Metrics // set by the daemon
 	renderer   *digest.Renderer // the digest templates, parsed once
+	keypoints  *keypoints.Extractor
 	// settle is how long a changed article file rests before it is
 	// taken: the daemon's articles_settle; 0 for a command run by hand,
 	// which takes files as they are.
@@ -232,6 +233,11 @@ func (a *app) load() error {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: fix the line above, then run \"syndicate check\"", err)}
 	}
 	a.cfg = cfg
+	// The sentence model is loaded once, at start: a broken one stops the
+	// command here, not at the first article without key points.
+	if a.keypoints, err = keypoints.New(); err != nil {
+		return fmt.Errorf("key points: %w", err)
+	}
 	return nil
 }
 
@@ -252,10 +258,7 @@ func (a *app) articles() (article.Set, error) {
 // failing to load it means a broken build, like a bad constant regexp,
 // hence a panic; each extraction after it cannot fail.
 func (a *app) extractor() func([]string, string) []string {
-	ex, err := keypoints.New()
-	if err != nil {
-		panic(err)
-	}
+	ex := a.keypoints
 	count, fallback := a.cfg.KeyPoints.Count, a.cfg.Mastodon.Language
 	return func(paragraphs []string, lang string) []string {
 		if lang == "" {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// ATTACK: the connection cap counts idle keep-alive connections, and an
+// The attack (issue 11's review): the connection cap counted idle keep-alive connections, and an
 // idle one is kept for IdleTimeout (60 s). One client that opens MaxConns
 // (256) connections, sends one tiny request on each and then idles, holds
 // every slot: for the next minute nobody else is served (mail providers'

@@ -150,24 +150,32 @@ func TestServe_HugeHeaderIsRefused(t *testing.T) {
 	}
 }
 
+// TestServe_ConnectionsAreCapped: with every place busy a newcomer waits
+// until one is freed; with idle kept-alive connections in the places, the
+// longest idle is closed for the newcomer at once.
 func TestServe_ConnectionsAreCapped(t *testing.T) {
+	release := make(chan struct{})
 	l := testLimits()
-	l.MaxConns, l.IdleTimeout = 2, 10*time.Second
-	addr := serve(t, l, ok)
-	var held []net.Conn
+	l.MaxConns, l.IdleTimeout, l.ReadTimeout, l.WriteTimeout = 2, 10*time.Second, 10*time.Second, 10*time.Second
+	addr := serve(t, l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	// Two busy connections.
+	var busy []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
+		fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		busy = append(busy, c)
 	}
-	third, err := net.Dial("tcp", addr) // the kernel accepts; the server does not yet
+	time.Sleep(100 * time.Millisecond) // both taken in
+	third, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +183,23 @@ func TestServe_ConnectionsAreCapped(t *testing.T) {
 	fmt.Fprint(third, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	third.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if _, err := http.ReadResponse(bufio.NewReader(third), nil); err == nil {
-		t.Fatal("a third connection was served while two were open")
+		t.Fatal("a third connection was served while two were busy")
 	}
-	held[0].Close()
+	close(release) // the two finish and go idle
 	third.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(third), nil)
 	if err != nil || resp.StatusCode != 200 {
-		t.Errorf("after one closed, the third is served: %v %v", resp, err)
+		t.Fatalf("after the busy ones finished, the third is served: %v %v", resp, err)
+	}
+	// Now the places hold idle connections: a fourth is served at once.
+	fourth, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fourth.Close()
+	fmt.Fprint(fourth, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	fourth.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(fourth), nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("idle connections kept a newcomer out: %v %v", resp, err)
 	}
 }

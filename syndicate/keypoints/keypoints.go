@@ -99,6 +99,13 @@ func (e *Extractor) Extract(paragraphs []string, opts Options) []string {
 	return e.extract(paragraphs, opts, tuned())
 }
 
+// MaxCandidates bounds the sentences ranked: LexRank compares every
+// candidate with every other (n² in time and memory), and one file of
+// short sentences must not take minutes and gigabytes. News states what
+// matters first, and the position weight already makes a sentence past
+// the 200th all but unpickable (1 / (1 + 0.35 × 200) = 0.014).
+const MaxCandidates = 200
+
 // cand is a sentence that may be a key point (filter.go: Usable), with
 // its index among all the sentences of the article: position is part of
 // the score.
@@ -127,6 +134,9 @@ func (e *Extractor) extract(paragraphs []string, opts Options, w weights) []stri
 	}
 	var cands []cand
 	for i, s := range sents {
+		if len(cands) == MaxCandidates {
+			break
+		}
 		if Usable(s) {
 			cands = append(cands, cand{s, i})
 		}
