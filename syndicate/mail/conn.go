@@ -24,6 +24,7 @@ type conn struct {
 	sc         *smtp.Client
 	eightBit   bool // the relay takes 8bit bodies (8BITMIME)
 	pipelining bool // MAIL, RCPT and DATA may go in one write (RFC 2920)
+	timeout    time.Duration
 	buf        bytes.Buffer
 }
 
@@ -42,7 +43,7 @@ func dial(ctx context.Context, opts SMTPOptions) (*conn, error) {
 		if err == nil {
 			eight, _ := sc.Extension("8BITMIME")
 			pipe, _ := sc.Extension("PIPELINING")
-			return &conn{gc: gc, sc: sc, eightBit: eight, pipelining: pipe}, nil
+			return &conn{gc: gc, sc: sc, eightBit: eight, pipelining: pipe, timeout: opts.Timeout}, nil
 		}
 		if setup := setupProblem(err, opts); setup != nil {
 			return nil, setup
@@ -60,11 +61,20 @@ func dial(ctx context.Context, opts SMTPOptions) (*conn, error) {
 	}
 }
 
-func (c *conn) close() { c.gc.CloseWithSMTPClient(c.sc) }
+// close ends the connection: QUIT on one in good order, with a fresh
+// deadline (it may have been idle); a broken one, or one whose QUIT
+// fails, is only closed, so no socket is left open and no QUIT waits out
+// the timeout on a relay that has stopped answering.
+func (c *conn) close(broken bool) {
+	if !broken && c.sc.UpdateDeadline(c.timeout) == nil && c.gc.CloseWithSMTPClient(c.sc) == nil {
+		return
+	}
+	c.sc.Close()
+}
 
 // next says what the worker does after a message.
 type next struct {
-	reconnect bool
+	reconnect bool  // the connection is broken or closing: close it, dial anew
 	fatal     error // the relay refuses the session: stop the send
 }
 
@@ -75,6 +85,11 @@ func (c *conn) send(job Job, signer *Signer) (syndicate.Outcome, next) {
 	if err != nil {
 		out.State, out.Reply = syndicate.DeliveryFailed, "cannot build the message: "+err.Error()
 		return out, next{}
+	}
+	// The timeout bounds each message: go-mail sets the deadline once,
+	// at the dial, and a connection lives for many messages.
+	if err := c.sc.UpdateDeadline(c.timeout); err != nil {
+		return outcome(out, err, nil, false)
 	}
 	if c.pipelining {
 		mailErr, err := c.envelopePipelined(m.From, m.To, m.EightBit)

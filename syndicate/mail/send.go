@@ -65,7 +65,7 @@ func worker(ctx context.Context, opts SMTPOptions, limiter *rate.Limiter, jobs <
 	var c *conn
 	defer func() {
 		if c != nil {
-			c.close()
+			c.close(false)
 		}
 	}()
 	for {
@@ -100,7 +100,7 @@ func worker(ctx context.Context, opts SMTPOptions, limiter *rate.Limiter, jobs <
 		}
 		outcomes <- out
 		if next.reconnect {
-			c.close()
+			c.close(true)
 			c = nil
 		}
 	}
