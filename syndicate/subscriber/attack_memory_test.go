@@ -108,7 +108,9 @@ func TestList_Limits(t *testing.T) {
 	if s.Readers != 1 {
 		t.Errorf("%d readers before the long line, want 1", s.Readers)
 	}
-	wide := writeCSV(t, func(w *bufio.Writer) { w.WriteString("email,name" + strings.Repeat(",x", MaxColumns) + "\na@example.org,Ann\n") })
+	wide := writeCSV(t, func(w *bufio.Writer) {
+		w.WriteString("email,name" + strings.Repeat(",x", MaxColumns) + "\na@example.org,Ann\n")
+	})
 	if _, err := Scan(wide, nil); !errors.As(err, &le) || !strings.Contains(err.Error(), "columns") {
 		t.Errorf("wide header: %v", err)
 	}
