@@ -9,8 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 )
 
 //go:embed *.tmpl
@@ -37,12 +38,13 @@ func Read(dir, name string) (string, error) {
 func Open(dir, name string) (src, source string, err error) {
 	if dir != "" {
 		path := filepath.Join(dir, name)
-		b, err := os.ReadFile(path)
+		// A regular file of at most 1 MiB, never waited on (a FIFO).
+		b, err := files.ReadFile(path, 1<<20)
 		if err == nil {
 			return string(b), path, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return "", path, fmt.Errorf("reading template: %w", err)
+			return "", path, fmt.Errorf("reading template %s: %w", path, err)
 		}
 	}
 	b, err := embedded.ReadFile(name)

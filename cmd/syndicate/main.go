@@ -23,6 +23,13 @@ func main() {
 	go func() {
 		<-signals
 		cancel()
+		// Whatever a command is doing, it ends within its grace time: the
+		// item in hand finishes (cli.StopTimeout covers it), nothing else
+		// may hold the process.
+		time.AfterFunc(cli.StopTimeout, func() {
+			fmt.Fprintf(os.Stderr, "did not stop within %s of the signal: stopping now\n", cli.StopTimeout)
+			os.Exit(130)
+		})
 		<-signals
 		fmt.Fprintln(os.Stderr, "second signal: stopping now")
 		os.Exit(130)

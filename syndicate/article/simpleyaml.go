@@ -122,7 +122,9 @@ func yamlPrintable(s string) bool {
 	}
 	for _, r := range s {
 		switch {
-		case r == '\t' || r == '\n' || r >= 0x20 && r <= 0x7e || r == 0x85:
+		case r == '\t' || r == '\n' || r >= 0x20 && r <= 0x7e:
+		case r == 0x2028 || r == 0x2029:
+			return false // YAML line breaks: leave them to yaml.v3
 		case r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd && r != 0xfeff || r >= 0x10000 && r <= 0x10ffff:
 		default:
 			return false

@@ -21,6 +21,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
+	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/keypoints"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
@@ -46,6 +47,12 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
+
+// StopTimeout is how long the program may take to stop after SIGINT or
+// SIGTERM: the item in hand gets job.Grace, the daemon a little more to
+// close its listener and state. Past it the program exits anyway.
+// (docs/syndicate.service's TimeoutStopSec is longer.)
+const StopTimeout = job.Grace + 5*time.Second
 
 // Exit codes.
 const (

@@ -14,6 +14,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
 	"github.com/syndicate-bot/syndicate/syndicate/preview"
@@ -442,13 +443,15 @@ func writeDigestFiles(dir string, pd *pendingDigest) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "digest.eml"), m.Raw, 0o644); err != nil {
+	// They hold the first reader's address: private, and written so that
+	// a symlink in the folder is replaced, not followed.
+	if err := files.WriteFile(dir, "digest.eml", m.Raw, 0o600); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "digest.html"), []byte(pd.Message.HTML), 0o644); err != nil {
+	if err := files.WriteFile(dir, "digest.html", []byte(pd.Message.HTML), 0o600); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "digest.txt"), []byte(pd.Message.Text), 0o644); err != nil {
+	if err := files.WriteFile(dir, "digest.txt", []byte(pd.Message.Text), 0o600); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	return nil
@@ -492,8 +495,9 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		return err
 	}
 	defer images.Close()
+	inliner := preview.NewInliner(images)
 	for _, t := range threads {
-		page.Threads = append(page.Threads, preview.FromThread(t, lim.MaxCharacters, images))
+		page.Threads = append(page.Threads, preview.FromThread(t, lim.MaxCharacters, inliner))
 		page.PostsTotal += len(t.Posts)
 	}
 	for _, p := range problems {
@@ -507,15 +511,11 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	path := filepath.Join(*out, "index.html")
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	if err := r.Render(f, page); err != nil {
-		f.Close()
+	var html bytes.Buffer
+	if err := r.Render(&html, page); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
+	if err := files.WriteFile(*out, "index.html", html.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	a.printProblems(problems)

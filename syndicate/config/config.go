@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -22,6 +21,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
@@ -199,7 +199,7 @@ func (e *Error) Error() string {
 // Load reads, expands and validates the config at path. getenv supplies
 // ${VAR} values (os.Getenv in the program, a map in tests).
 func Load(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, 1<<20) // a regular file, never waited on
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
@@ -574,6 +574,10 @@ func (c *Config) Validate() error {
 			add("email.unsubscribe_url", "%s is not an https URL", c.show("email.unsubscribe_url", e.UnsubscribeURL))
 		case u.Scheme == "http" && !isLoopback(u.Hostname()):
 			add("email.unsubscribe_url", "must be https: mail providers ignore one-click unsubscribe over http (RFC 8058)")
+		case strings.ContainsAny(u.Path, "{}"):
+			// The endpoint is served at this path: braces would be a
+			// pattern to net/http, not a path.
+			add("email.unsubscribe_url", "%s: its path may not hold { or }", c.show("email.unsubscribe_url", e.UnsubscribeURL))
 		}
 	}
 	oneOf("email.smtp.tls", e.SMTP.TLS, "starttls", "tls", "none")
@@ -623,13 +627,12 @@ func (c *Config) Validate() error {
 		}
 		// robfig/cron rounds "@every 0s", "@every 1ms" and negative
 		// intervals up to a second: a job that would run every second
-		// is a mistake, not a schedule.
-		if every, ok := strings.CutPrefix(spec, "@every "); ok {
-			if d, err := time.ParseDuration(strings.TrimSpace(every)); err != nil || d < time.Minute {
-				add(key, "%s runs more often than once a minute: use @every 1m or longer", c.show(key, spec))
-			}
-		} else if start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); sched.Next(start).IsZero() {
+		// is a mistake, not a schedule. The ticks themselves are looked
+		// at (not the spec's text: "CRON_TZ=UTC @every 1s" is one too).
+		if gap, ok := shortestGap(sched); !ok {
 			add(key, "%s never runs", c.show(key, spec))
+		} else if gap < time.Minute {
+			add(key, "%s runs more often than once a minute: use @every 1m or longer", c.show(key, spec))
 		}
 	}
 	if s.MaxLateness.D() < 0 {
@@ -652,6 +655,25 @@ func (c *Config) Validate() error {
 	}
 	sortErrors(errs)
 	return errors.Join(errs...)
+}
+
+// shortestGap is the shortest time between the first few ticks of a
+// schedule; ok is false when it never ticks.
+func shortestGap(sched cron.Schedule) (time.Duration, bool) {
+	t := sched.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if t.IsZero() {
+		return 0, false
+	}
+	gap := time.Duration(1<<63 - 1)
+	for i := 0; i < 4; i++ {
+		next := sched.Next(t)
+		if next.IsZero() {
+			break
+		}
+		gap = min(gap, next.Sub(t))
+		t = next
+	}
+	return gap, true
 }
 
 var (

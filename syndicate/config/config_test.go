@@ -89,6 +89,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"listen bad host", "http:\n  listen: \"bad host!:80\"\n", ":2: http.listen:"},
 		{"no posts per thread", "mastodon:\n  max_posts_per_thread: 0\n", ":2: mastodon.max_posts_per_thread: must be 1 or more"},
 		{"no articles per digest", "email:\n  max_articles: 0\n", ":2: email.max_articles: must be 1 or more"},
+		{"braces in the unsubscribe path", "email:\n  unsubscribe_url: \"https://x.example/u/{x\"\n", ":2: email.unsubscribe_url: \"https://x.example/u/{x\": its path may not hold { or }"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

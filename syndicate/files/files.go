@@ -231,3 +231,27 @@ func Size(n int64) string {
 }
 
 func trimZero(s string) string { return strings.TrimSuffix(s, ".0") }
+
+// WriteFile writes data to dir/name through a temporary file renamed into
+// place: a symlink planted at dir/name is replaced, never followed, and a
+// reader never sees half a file. The file gets perm (outputs that hold a
+// reader's address are 0600).
+func WriteFile(dir, name string, data []byte, perm fs.FileMode) error {
+	tmp, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, nothing to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+}

@@ -41,6 +41,7 @@ func TestClassify(t *testing.T) {
 		{"failed, edited since", art(nil), rec(syndicate.StateFailed, "h0"), true, 0, Pending},
 		{"changed 5 s ago, by hand", art(func(a *syndicate.Article) { a.ModTime = now.Add(-5 * time.Second) }), syndicate.ArticleRecord{}, false, 0, Pending},
 		{"changed 5 s ago, daemon", art(func(a *syndicate.Article) { a.ModTime = now.Add(-5 * time.Second) }), syndicate.ArticleRecord{}, false, 10 * time.Second, Settling},
+		{"changed \"in a year\" (a wrong clock), daemon", art(func(a *syndicate.Article) { a.ModTime = now.Add(365 * 24 * time.Hour) }), syndicate.ArticleRecord{}, false, 10 * time.Second, Pending},
 		{"changed 11 s ago, daemon", art(func(a *syndicate.Article) { a.ModTime = now.Add(-11 * time.Second) }), syndicate.ArticleRecord{}, false, 10 * time.Second, Pending},
 	}
 	for _, tt := range tests {

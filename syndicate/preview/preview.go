@@ -99,10 +99,49 @@ type ImageReader interface {
 	Read(path string, limit int64) (files.Image, error)
 }
 
-// FromThread draws a composed thread; pictures are read through images
-// and inlined. Only a real image is ever inlined: a file that is not one,
-// or lies outside the allowed folders, shows as a missing picture.
-func FromThread(t syndicate.Thread, limit int, images ImageReader) Thread {
+// MaxInlined is the most of pictures one page inlines: a page is for a
+// person's browser, and forty articles naming one 16 MiB picture must not
+// make a gigabyte of HTML.
+const MaxInlined = 32 << 20
+
+// Inliner makes the data: URIs of a page's pictures: each file is read
+// once, and the page's total stays within MaxInlined (a picture past it
+// shows as missing, with its alt text).
+type Inliner struct {
+	images ImageReader
+	left   int
+	cache  map[string]htmltemplate.URL
+}
+
+// NewInliner inlines pictures read through images.
+func NewInliner(images ImageReader) *Inliner {
+	return &Inliner{images: images, left: MaxInlined, cache: map[string]htmltemplate.URL{}}
+}
+
+// URI is the picture at path as a data: URI, or "" when it is not a
+// real image, lies outside the allowed folders, or the page is full.
+func (in *Inliner) URI(path string) htmltemplate.URL {
+	if in == nil || in.images == nil {
+		return ""
+	}
+	uri, ok := in.cache[path]
+	if !ok {
+		if img, err := in.images.Read(path, files.MaxImageSize); err == nil {
+			uri = htmltemplate.URL("data:" + img.Type + ";base64," + base64.StdEncoding.EncodeToString(img.Data))
+		}
+		in.cache[path] = uri
+	}
+	if len(uri) > in.left {
+		return ""
+	}
+	in.left -= len(uri)
+	return uri
+}
+
+// FromThread draws a composed thread; pictures are inlined through in.
+// Only a real image is ever inlined: a file that is not one, or lies
+// outside the allowed folders, shows as a missing picture.
+func FromThread(t syndicate.Thread, limit int, in *Inliner) Thread {
 	out := Thread{ArticleID: t.ArticleID, Title: t.Title, URL: t.URL}
 	for i, p := range t.Posts {
 		level := "ok"
@@ -117,7 +156,7 @@ func FromThread(t syndicate.Thread, limit int, images ImageReader) Thread {
 			Visibility: p.Visibility, Language: p.Language, Length: p.Length, Limit: limit, Level: level,
 		}
 		for _, m := range p.Media {
-			card.Images = append(card.Images, Image{Src: dataURI(images, m.File), Alt: m.Description})
+			card.Images = append(card.Images, Image{Src: in.URI(m.File), Alt: m.Description})
 		}
 		out.Posts = append(out.Posts, card)
 	}
@@ -147,15 +186,4 @@ func PostHTML(post string) htmltemplate.HTML {
 		paras[i] = "<p>" + strings.ReplaceAll(p, "\n", "<br>") + "</p>"
 	}
 	return htmltemplate.HTML(strings.Join(paras, ""))
-}
-
-func dataURI(images ImageReader, path string) htmltemplate.URL {
-	if images == nil {
-		return ""
-	}
-	img, err := images.Read(path, files.MaxImageSize)
-	if err != nil {
-		return ""
-	}
-	return htmltemplate.URL("data:" + img.Type + ";base64," + base64.StdEncoding.EncodeToString(img.Data))
 }
