@@ -101,6 +101,7 @@ Commands:
   serve     serve the one-click unsubscribe endpoint on http.listen
   run       the daemon: post and mail on the config's cron schedules
   status    what was posted, what is pending, what failed; the last digests
+  version   the version and the revision it was built from
 
 Run "syndicate <command> -h" for the flags of a command.
 `
@@ -136,6 +137,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	global.Usage = func() { fmt.Fprint(env.Stderr, usage) }
 	a.commonFlags(global)
 	global.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `file` (for performance reports)")
+	showVersion := global.Bool("version", false, "print the version and exit")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -143,6 +145,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	rest := global.Args()
+	if *showVersion {
+		rest = []string{"version"}
+	}
 	if len(rest) == 0 {
 		fmt.Fprint(env.Stderr, usage)
 		return usageError("no command given")
@@ -156,6 +161,10 @@ func Run(ctx context.Context, args []string, env Env) error {
 		"serve":   a.serve,
 		"run":     a.run,
 		"status":  a.status,
+		"version": func(context.Context, []string) error {
+			fmt.Fprintln(env.Stdout, "syndicate", syndicate.Version())
+			return nil
+		},
 		"help": func(context.Context, []string) error {
 			fmt.Fprint(env.Stdout, usage)
 			return nil

@@ -419,3 +419,12 @@ func diffLines(got, want string) string {
 	}
 	return b.String()
 }
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := run(t, nil, args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "syndicate ") || !strings.Contains(r.stdout, "go1.") {
+			t.Errorf("%v: %+v", args, r)
+		}
+	}
+}

@@ -81,7 +81,7 @@ func New(opts Options) *Client {
 	// one on every attempt.
 	api := gomastodon.NewClient(&gomastodon.Config{Server: strings.TrimRight(opts.Server, "/"), AccessToken: opts.Token})
 	api.Transport = tr
-	api.UserAgent = "syndicate (key-points bot)"
+	api.UserAgent = syndicate.UserAgent()
 	return &Client{api: api, http: &http.Client{Transport: tr}, opts: opts}
 }
 

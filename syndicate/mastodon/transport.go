@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
 )
 
 type idempotencyKey struct{}
@@ -42,6 +44,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if key, ok := req.Context().Value(idempotencyKey{}).(string); ok && key != "" && req.Method == http.MethodPost {
 		req = req.Clone(req.Context())
 		req.Header.Set("Idempotency-Key", key)
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("User-Agent", syndicate.UserAgent())
 	}
 	for attempt := 0; ; attempt++ {
 		// The timeout is per attempt, so a wait for a rate-limit reset
