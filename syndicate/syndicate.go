@@ -35,6 +35,8 @@ type Article struct {
 	Draft              bool
 	// Hash is a digest of the file's bytes; an edit changes it.
 	Hash string
+	// Source is where the article came from: "folder", or "feed:<name>".
+	Source string
 }
 
 // When is the time the article is ordered by: its front-matter date, or the
@@ -46,11 +48,14 @@ func (a *Article) When() time.Time {
 	return a.ModTime
 }
 
-// Image is the article's picture. Path is empty when the article only
-// carries a caption and credit (the plain-text news form prints them
-// without shipping the picture).
+// Image is the article's picture: a file (Path) of an article from the
+// folder, or a public URL (URL) of a feed item's picture or front
+// matter's image_url. Both are empty when the article only carries a
+// caption and credit (the plain-text news form prints them without
+// shipping the picture).
 type Image struct {
 	Path   string
+	URL    string
 	Alt    string
 	Credit string
 }
