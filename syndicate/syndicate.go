@@ -173,10 +173,16 @@ type PlannedPost struct {
 	// IdempotencyKey is set when the post is sent: it depends on the
 	// status the post replies to (see job.IdempotencyKey).
 	IdempotencyKey string
+	// RecordKey and CreatedAt are fixed when the post is planned, before
+	// the first attempt, on a network whose retries must send the very
+	// same record (Bluesky: a TID record key and the record's createdAt).
+	RecordKey string
+	CreatedAt time.Time
 	// AttemptedAt is set once a request may have reached the server.
 	AttemptedAt time.Time
 	StatusID    string // set once the post is known to exist
 	URL         string
+	CID         string // the post's content hash, where replies name it (Bluesky)
 }
 
 // DigestItem is one article as a digest shows it; a digest's items are
@@ -229,8 +235,47 @@ type Outcome struct {
 
 // Status is a post as the server created it.
 type Status struct {
+	ID  string // Mastodon: the status ID; Bluesky: the record's at:// URI
+	URL string // where people see it
+	CID string // Bluesky: the record's content hash, which replies name
+}
+
+// Ref is a post a reply answers: its ID and, where the network names the
+// exact version (Bluesky's strong refs), its CID.
+type Ref struct {
 	ID  string
-	URL string
+	CID string
+}
+
+// Networks a thread may be posted to.
+const (
+	NetworkMastodon = "mastodon"
+	NetworkBluesky  = "bluesky"
+)
+
+// Outlet is a network threads are posted to: Mastodon, Bluesky. Every
+// post is planned in the ledger before its first attempt, and an outlet
+// makes a retry of it harmless (Mastodon: an idempotency key and reading
+// the account's statuses; Bluesky: a record written under its planned key,
+// which a repeat cannot write twice).
+type Outlet interface {
+	// Network is the outlet's name in the ledger: NetworkMastodon, …
+	Network() string
+	// Limits are the server's rules for posts (Limits.Counting says how
+	// length is counted).
+	Limits(ctx context.Context) (Limits, error)
+	// Plan fixes, before the first attempt, what a retry must repeat
+	// exactly (RecordKey, CreatedAt); now is the planning time.
+	Plan(p *PlannedPost, now time.Time)
+	// Upload uploads a picture with its alt text and returns what a post
+	// attaches (a media ID, a blob reference).
+	Upload(ctx context.Context, pic Picture, description string) (string, error)
+	// Post makes one post replying to parent (and root, the thread's
+	// head; both zero for a head post), with the media Upload returned.
+	Post(ctx context.Context, p PlannedPost, parent, root Ref, media []string) (Status, error)
+	// FindPosted looks for a post made since the given time whose outcome
+	// is unknown; an outlet whose retries cannot duplicate returns false.
+	FindPosted(ctx context.Context, p PlannedPost, parent Ref, since time.Time) (Status, bool, error)
 }
 
 // ErrPartial reports that a run finished but some items (articles,

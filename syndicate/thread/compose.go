@@ -56,8 +56,8 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	// starts with a line break, which joins no grapheme, URL or mention
 	// before it (but after a CR), so its length just adds.
 	withSuffix := func(text, suffix string) int {
-		if suffix == "" || strings.HasSuffix(text, "\r") {
-			return length(text + suffix)
+		if suffix == "" || strings.HasSuffix(text, "\r") || counting == CountBluesky {
+			return length(text + suffix) // (Bluesky's byte share is not additive)
 		}
 		return length(text) + len(suffix)
 	}

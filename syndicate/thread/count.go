@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
+
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 // Mastodon's StatusLengthValidator counts the extended grapheme clusters of
@@ -57,6 +59,11 @@ const (
 	CountPleroma Counting = "pleroma"
 	// CountStrict: the longest of the three, for a server not known.
 	CountStrict Counting = "strict"
+	// CountBluesky: a post shows each URL shortened (the link facet keeps
+	// it whole), and the lexicon allows 300 graphemes and 3,000 bytes of
+	// what it shows: the length is the larger of its graphemes and a
+	// tenth of its bytes, so that at most 300 means both limits hold.
+	CountBluesky Counting = "bluesky"
 )
 
 // Countings are the rules mastodon.counting may name, besides "auto".
@@ -71,8 +78,32 @@ func (c Counting) Length(contentWarning, text string, urlLength int) int {
 		return utf8.RuneCountInString(text) + utf8.RuneCountInString(contentWarning)
 	case CountPleroma:
 		return graphemeCount(contentWarning + text)
+	case CountBluesky:
+		shown := BlueskyText(text)
+		return max(graphemeCount(shown), (len(shown)+9)/10)
 	}
 	return max(Length(contentWarning, text, urlLength), utf8.RuneCountInString(text)+utf8.RuneCountInString(contentWarning), graphemeCount(contentWarning+text))
+}
+
+// BlueskyText is a post's text as Bluesky shows it: every URL shortened
+// as text.ShortURL does (the link facet keeps the whole URL).
+func BlueskyText(post string) string {
+	ents := entities(post)
+	if len(ents) == 0 {
+		return post
+	}
+	var b strings.Builder
+	last := 0
+	for _, e := range ents {
+		if !e.url {
+			continue
+		}
+		b.WriteString(post[last:e.start])
+		b.WriteString(text.ShortURL(post[e.start:e.end]))
+		last = e.end
+	}
+	b.WriteString(post[last:])
+	return b.String()
 }
 
 // Name is the rule as a person reads it.
@@ -84,6 +115,8 @@ func (c Counting) Name() string {
 		return "as GoToSocial counts (code points, URLs in full)"
 	case CountPleroma:
 		return "as Pleroma and Akkoma count (graphemes, URLs in full)"
+	case CountBluesky:
+		return "as Bluesky counts (graphemes of the text shown, URLs shortened, and bytes)"
 	}
 	return "strictly (the longest of the Mastodon, GoToSocial and Pleroma counts)"
 }

@@ -138,3 +138,23 @@ func TestCountingFor(t *testing.T) {
 		}
 	}
 }
+
+// TestCounting_Bluesky: a URL counts as it is shown, shortened; the
+// length is the larger of the graphemes and a tenth of the bytes.
+func TestCounting_Bluesky(t *testing.T) {
+	const long = "https://news.example.org/articles/a-long-slug-of-an-article-2026"
+	tests := []struct {
+		name, text string
+		want       int
+	}{
+		{"plain", "Hello world", 11},
+		{"a long URL shows 30 characters and an ellipsis", "Read " + long, 5 + 31},
+		{"a short URL in full, without its scheme", "see https://e.co/x", 4 + 8},
+		{"300 families: 300 graphemes but 7,500 bytes", strings.Repeat("👨‍👩‍👧‍👦", 300), 750},
+	}
+	for _, tt := range tests {
+		if got := CountBluesky.Length("", tt.text, 23); got != tt.want {
+			t.Errorf("%s: %d, want %d (shown as %q)", tt.name, got, tt.want, BlueskyText(tt.text))
+		}
+	}
+}
