@@ -149,7 +149,7 @@ func TestCounting_Bluesky(t *testing.T) {
 	}{
 		{"plain", "Hello world", 11},
 		{"a long URL shows 30 characters and an ellipsis", "Read " + long, 5 + 31},
-		{"a short URL in full, without its scheme", "see https://e.co/x", 4 + 8},
+		{"a short URL in full, without its scheme", "see https://e.co/x", 4 + 6},
 		{"300 families: 300 graphemes but 7,500 bytes", strings.Repeat("👨‍👩‍👧‍👦", 300), 750},
 	}
 	for _, tt := range tests {
