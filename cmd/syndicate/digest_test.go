@@ -375,3 +375,36 @@ func TestDigest_DKIMAndLongLines(t *testing.T) {
 		t.Errorf("want 8bit parts for a relay with 8BITMIME:\n%s", body[:min(len(body), 1500)])
 	}
 }
+
+// TestDigest_CheckLoadsTheDKIMKey: check reads the DKIM key, so a bad one
+// stops it with the key's name and line, not the first message.
+func TestDigest_CheckLoadsTheDKIMKey(t *testing.T) {
+	e, _ := digestEnv(t, 1, "  dkim: {domain: example.org, selector: brief, private_key_file: dkim.pem}\n")
+	e.write("dkim.pem", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+	r := e.run("check")
+	if r.code != 2 || !strings.Contains(r.stderr, "email.dkim.private_key_file") || !strings.Contains(r.stderr, "not an RSA or Ed25519 private key") {
+		t.Errorf("check with a bad DKIM key: %s", r)
+	}
+	os.Remove(e.path("dkim.pem"))
+	if r := e.run("check"); r.code != 2 || !strings.Contains(r.stderr, "email.dkim.private_key_file") {
+		t.Errorf("check without the DKIM key file: %s", r)
+	}
+}
+
+// TestDigest_MessageIDsDifferAcrossInstallations: two installations
+// mailing the same list to the same reader never make the same
+// Message-ID (a random part is kept in each state), while one
+// installation's resend keeps it.
+func TestDigest_MessageIDsDifferAcrossInstallations(t *testing.T) {
+	var ids []string
+	for i := 0; i < 2; i++ {
+		e, relay := digestEnv(t, 1, "", "harbour-library-reopens.md")
+		if r := e.run("digest"); r.code != 0 {
+			t.Fatal(r)
+		}
+		ids = append(ids, relay.Messages()[0].Header("Message-ID"))
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("both installations made the Message-ID %s", ids[0])
+	}
+}
