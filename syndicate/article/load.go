@@ -26,6 +26,10 @@ type Set struct {
 // a device or a folder with an article's name is a problem of that file.
 // Pictures are checked inside dir and opts.MediaDirs.
 func LoadDir(dir string, opts Options) (Set, error) {
+	if set, ok := opts.Cache.unchanged(dir, opts); ok {
+		return set, nil
+	}
+	opts.Cache.startScan()
 	folder, err := files.OpenFolder(dir)
 	if err != nil {
 		return Set{}, fmt.Errorf("reading articles folder: %w", err)
@@ -62,12 +66,13 @@ func LoadDir(dir string, opts Options) (Set, error) {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
-				results[i].a, results[i].err = loadIn(folder, filepath.Join(dir, names[i]), names[i], opts)
+				results[i].a, results[i].err = opts.Cache.load(folder, filepath.Join(dir, names[i]), names[i], opts)
 			}
 		}()
 	}
 	wg.Wait()
 
+	opts.Cache.keep(names)
 	var set Set
 	byID := map[string]string{}
 	for i, r := range results {
@@ -84,6 +89,7 @@ func LoadDir(dir string, opts Options) (Set, error) {
 		set.Articles = append(set.Articles, a)
 	}
 	sort.Slice(set.Articles, func(i, j int) bool { return set.Articles[i].ID < set.Articles[j].ID })
+	opts.Cache.scanned(dir, set)
 	return set, nil
 }
 
@@ -117,3 +123,4 @@ func loadIn(folder *files.Folder, path, name string, opts Options) (*syndicate.A
 	a.ModTime = fi.ModTime()
 	return a, nil
 }
+

@@ -54,6 +54,8 @@ type Options struct {
 	// MediaDirs are folders besides the articles folder that pictures may
 	// come from (a static site's static/images).
 	MediaDirs []string
+	// Cache, when set, keeps parsed articles between loads (the daemon).
+	Cache *Cache
 	// Extract, when set, chooses key points from the body of an article
 	// that has none (see package keypoints); lang is the article's.
 	Extract func(paragraphs []string, lang string) []string

@@ -117,6 +117,8 @@ type app struct {
 	metrics    *metrics.Metrics // set by the daemon
 	renderer   *digest.Renderer // the digest templates, parsed once
 	keypoints  *keypoints.Extractor
+	// articleCache keeps the articles between the daemon's ticks.
+	articleCache *article.Cache
 	// settle is how long a changed article file rests before it is
 	// taken: the daemon's articles_settle; 0 for a command run by hand,
 	// which takes files as they are.
@@ -259,7 +261,7 @@ func (a *app) load() error {
 
 // articles reads the articles folder. Problems are returned, not fatal.
 func (a *app) articles() (article.Set, error) {
-	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location(), Extract: a.extractor(), MediaDirs: a.cfg.MediaDirs})
+	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location(), Extract: a.extractor(), MediaDirs: a.cfg.MediaDirs, Cache: a.articleCache})
 	if err != nil {
 		return set, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("articles_dir")), err)}
 	}

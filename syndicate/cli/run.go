@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/daemon"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
@@ -29,8 +30,15 @@ func (a *app) run(ctx context.Context, args []string) error {
 	if err := a.load(); err != nil {
 		return err
 	}
-	// The daemon never takes a file that may be half written.
+	// The daemon never takes a file that may be half written, and reads
+	// again only the files that changed (a watched folder: none at all
+	// when nothing changed).
 	a.settle = a.cfg.ArticlesSettle.D()
+	a.articleCache = article.NewCache()
+	if err := a.articleCache.Watch(a.cfg.ArticlesDir); err != nil {
+		a.log.Warn("cannot watch the articles folder: every tick lists it", "err", err)
+	}
+	defer a.articleCache.Close()
 	s := a.cfg.Schedule
 	postOn, digestOn := s.Post != "", s.Digest != ""
 	if !postOn && !digestOn {

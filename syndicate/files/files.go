@@ -71,6 +71,9 @@ func (f *Folder) ReadDir() ([]fs.DirEntry, error) {
 	return fs.ReadDir(f.root.FS(), ".")
 }
 
+// Lstat describes a name in the folder without following a symlink.
+func (f *Folder) Lstat(name string) (fs.FileInfo, error) { return f.root.Lstat(name) }
+
 // Rel returns path relative to the folder, or ErrOutside when the path
 // (after cleaning, before any symlink) is not inside it.
 func (f *Folder) Rel(path string) (string, error) {

@@ -106,6 +106,20 @@ func (e *Extractor) Extract(paragraphs []string, opts Options) []string {
 // the 200th all but unpickable (1 / (1 + 0.35 × 200) = 0.014).
 const MaxCandidates = 200
 
+// candidates are the usable sentences, the first MaxCandidates of them.
+func candidates(sents []string) []cand {
+	var cands []cand
+	for i, s := range sents {
+		if len(cands) == MaxCandidates {
+			break
+		}
+		if Usable(s) {
+			cands = append(cands, cand{s, i})
+		}
+	}
+	return cands
+}
+
 // cand is a sentence that may be a key point (filter.go: Usable), with
 // its index among all the sentences of the article: position is part of
 // the score.
@@ -132,15 +146,7 @@ func (e *Extractor) extract(paragraphs []string, opts Options, w weights) []stri
 	if len(sents) > 0 {
 		sents[0] = StripDateline(sents[0])
 	}
-	var cands []cand
-	for i, s := range sents {
-		if len(cands) == MaxCandidates {
-			break
-		}
-		if Usable(s) {
-			cands = append(cands, cand{s, i})
-		}
-	}
+	cands := candidates(sents)
 	if len(cands) == 0 {
 		return nil
 	}
