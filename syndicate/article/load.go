@@ -123,4 +123,3 @@ func loadIn(folder *files.Folder, path, name string, opts Options) (*syndicate.A
 	a.ModTime = fi.ModTime()
 	return a, nil
 }
-
