@@ -42,7 +42,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 		}
 	}
 	a.metrics = metrics.New()
-	var st *store.Store
+	var st store.Store
 	if !*dryRun {
 		var closeState func()
 		var err error
@@ -141,7 +141,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 // mux is what http.listen serves, for "run" and "serve" alike: the
 // one-click unsubscribe endpoint (when there is a state and an
 // unsubscribe_url), /healthz and /metrics.
-func (a *app) mux(ctx context.Context, st *store.Store, h *health) (*http.ServeMux, error) {
+func (a *app) mux(ctx context.Context, st store.Store, h *health) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	if st != nil && a.cfg.Email.UnsubscribeURL != "" {
 		if err := a.unsubscribeHandler(ctx, mux, st); err != nil {
@@ -167,7 +167,7 @@ func (a *app) mux(ctx context.Context, st *store.Store, h *health) (*http.ServeM
 
 // catchUp runs a digest missed while the daemon was down, unless it is
 // older than schedule.max_lateness: a stale digest is never sent late.
-func (a *app) catchUp(ctx context.Context, st *store.Store, g *guardedJob, wg *sync.WaitGroup) {
+func (a *app) catchUp(ctx context.Context, st store.Store, g *guardedJob, wg *sync.WaitGroup) {
 	last, ok, err := st.LastDigest(ctx)
 	if err != nil || !ok {
 		return
@@ -201,7 +201,7 @@ func (a *app) runLogged(ctx context.Context, g *guardedJob) {
 }
 
 // postTick is one scheduled post run.
-func (a *app) postTick(ctx context.Context, st *store.Store) error {
+func (a *app) postTick(ctx context.Context, st store.Store) error {
 	set, err := a.articles()
 	if err != nil {
 		return err

@@ -1,0 +1,162 @@
+// Package store keeps the bot's state: the thread planned and the status
+// posted for every article and post index, every digest with its fixed
+// articles and readers and each reader's outcome, unsubscribes, the
+// secrets the unsubscribe tokens and Message-IDs are made with, and what
+// the last live run learned of a server.
+//
+// Store is the state as the jobs and the commands use it; DB is its SQL
+// implementation, on an embedded SQLite database today (modernc.org/sqlite,
+// no cgo; Open, OpenReadOnly). The code is split by what it keeps, as
+// miniflux splits its storage: articles.go (articles and their posts),
+// digests.go (digests and their deliveries), meta.go (secrets and servers),
+// unsubscribes.go, with the schema's versioned steps in migrations.go.
+// The package storetest is the contract suite every implementation passes.
+//
+// Every "claim work, do it, record it" step is one explicit transaction.
+// The SQL is portable, so that a PostgreSQL store can run the same query
+// text: no SQLite-only syntax in the logic (upserts are the standard
+// INSERT … ON CONFLICT), state names are parameters rather than literals,
+// and queries are written with ? placeholders that rebind.go numbers as
+// $1, $2, … for drivers that want them.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+)
+
+// Store is the state. It is the union of what the post job needs
+// (syndicate.PostLedger), what the digest job needs (job.DigestLedger)
+// and what the commands use besides. A store opened read-only (a dry run)
+// answers every question and refuses every change with ErrReadOnly.
+type Store interface {
+	// Articles and their threads (articles.go).
+
+	// ArticleRecords returns what is recorded of every article, by ID.
+	ArticleRecords(ctx context.Context) (map[string]syndicate.ArticleRecord, error)
+	// PlanThread records the thread an article will be posted as, before
+	// its first post goes out, and marks the article posting. Posts
+	// already made or in doubt keep their recorded text; the rest are
+	// replaced by the new plan.
+	PlanThread(ctx context.Context, articleID, hash string, posts []syndicate.PlannedPost) error
+	// PlannedPosts returns an article's planned posts in order, with what
+	// is known of each.
+	PlannedPosts(ctx context.Context, articleID string) ([]syndicate.PlannedPost, error)
+	// MarkAttempt records that a post is about to be sent: from then until
+	// RecordPost its outcome is unknown if the process dies. The first
+	// attempt's time is kept.
+	MarkAttempt(ctx context.Context, articleID string, idx int) error
+	// RecordPost records the status a post became; the head post's URL is
+	// the article's.
+	RecordPost(ctx context.Context, articleID string, idx int, statusID, statusURL string) error
+	// FinishArticle marks an article posted.
+	FinishArticle(ctx context.Context, articleID string) error
+	// FailArticle marks an article failed with the server's reason, and
+	// its unmade posts as not in doubt; it waits for RetryArticle or an
+	// edit of its file (a new hash).
+	FailArticle(ctx context.Context, articleID, hash, reason string) error
+	// RetryArticle makes a failed article posting again; it reports false
+	// when the article is not failed.
+	RetryArticle(ctx context.Context, articleID string) (bool, error)
+	// AdoptArticles records articles as posted without posting them and
+	// as mailed without mailing them (adopting an existing archive). For
+	// posting, articles with a record are left alone; for the digest,
+	// articles in a digest or already counted as mailed. It returns how
+	// many were adopted for posting and how many for the digest.
+	AdoptArticles(ctx context.Context, articles []*syndicate.Article) (posts, mailed int, err error)
+
+	// Digests and their deliveries (digests.go).
+
+	// DigestedArticles returns the IDs of the articles in any digest, sent
+	// or being sent, or counted as mailed (adopted, or beyond a digest's
+	// email.max_articles): they never go into a new one.
+	DigestedArticles(ctx context.Context) (map[string]bool, error)
+	// OpenDigest returns the oldest digest that is not done, if any.
+	OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
+	// CreateDigest fixes a new digest, preparing: items are mailed in
+	// full, omitted (article IDs beyond email.max_articles) are listed in
+	// one line and count as mailed too. It returns the digest's ID.
+	CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error)
+	// DigestItems returns a digest's fixed articles in order.
+	DigestItems(ctx context.Context, digestID int64) ([]syndicate.DigestItem, error)
+	// ResetReaders drops the readers of a digest still being prepared (an
+	// interrupted preparation starts over).
+	ResetReaders(ctx context.Context, digestID int64) error
+	// AddReaders adds readers to a digest being prepared, pending,
+	// skipping the unsubscribed and addresses already in it; it returns
+	// how many it added.
+	AddReaders(ctx context.Context, digestID int64, readers []syndicate.Reader) (int, error)
+	// StartDigest marks a prepared digest sending.
+	StartDigest(ctx context.Context, digestID int64) error
+	// FinishDigest marks a digest done: every reader has an outcome.
+	FinishDigest(ctx context.Context, digestID int64) error
+	// PendingDeliveries returns up to limit readers of a digest, in
+	// EmailKey order after afterKey, with no final outcome (pending, or
+	// temp with fewer than maxAttempts attempts) and not unsubscribed.
+	PendingDeliveries(ctx context.Context, digestID int64, afterKey string, maxAttempts, limit int) ([]syndicate.Delivery, error)
+	// CountPending counts the readers PendingDeliveries would list.
+	CountPending(ctx context.Context, digestID int64, maxAttempts int) (int, error)
+	// RecordOutcomes records a batch of outcomes in one transaction, each
+	// counting one attempt.
+	RecordOutcomes(ctx context.Context, digestID int64, outcomes []syndicate.Outcome) error
+	// GiveUp records as failed the readers whose temporary failures
+	// reached maxAttempts; it returns how many.
+	GiveUp(ctx context.Context, digestID int64, maxAttempts int) (int, error)
+	// RetryFailed makes a digest's failed readers pending again with no
+	// attempts, and the digest sending; it returns how many.
+	RetryFailed(ctx context.Context, digestID int64) (int, error)
+	// LastDigest returns the newest digest, if any.
+	LastDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
+	// Digests returns up to limit digests, newest first, with their counts.
+	Digests(ctx context.Context, limit int) ([]syndicate.DigestRecord, error)
+
+	// Secrets and servers (meta.go).
+
+	// Secret returns the named secret, making 32 random bytes on first
+	// use; the first one made is kept. A read-only store returns nil
+	// when there is none yet.
+	Secret(ctx context.Context, name string) ([]byte, error)
+	// ServerInfo returns what the last live run learned of a server.
+	ServerInfo(ctx context.Context, server string) (syndicate.ServerInfo, bool, error)
+	// RememberServer keeps what a live run learned of a server.
+	RememberServer(ctx context.Context, server string, info syndicate.ServerInfo) error
+
+	// Unsubscribes (unsubscribes.go).
+
+	// Unsubscribe records that an address wants no more mail.
+	Unsubscribe(ctx context.Context, email string) error
+	// Unsubscribed returns every address that asked for no more mail, by
+	// syndicate.EmailKey.
+	Unsubscribed(ctx context.Context) (map[string]bool, error)
+
+	// Ping reports whether the state is reachable.
+	Ping(ctx context.Context) error
+	// Close closes the state.
+	Close() error
+}
+
+// Options are the settings of a store.
+type Options struct {
+	// Now is the clock the store stamps its records with (default
+	// time.Now). The time a post was first attempted is compared with the
+	// server's clock when its outcome is in doubt, so a live run wants
+	// the wall clock.
+	Now func() time.Time
+}
+
+func (o Options) now() func() time.Time {
+	if o.Now == nil {
+		return time.Now
+	}
+	return o.Now
+}
+
+var (
+	// ErrNoState is returned by OpenReadOnly when no state exists yet.
+	ErrNoState = errors.New("no state yet")
+	// ErrReadOnly is returned for a change to a store opened read-only.
+	ErrReadOnly = errors.New("state opened read-only (dry run)")
+)
