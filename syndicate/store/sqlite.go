@@ -101,5 +101,7 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "synchronous(NORMAL)")
 	}
 	q.Add("_txlock", "immediate")
-	return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
+	// The path is escaped: in a URI, a # or ? in a folder's name would end
+	// the file name, drop the settings above and open another file.
+	return "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath() + "?" + q.Encode()
 }

@@ -639,6 +639,41 @@ func TestDB_Closed(t *testing.T) {
 	}
 }
 
+// TestOpen_PathsThatLookLikeURIs: a state in a folder whose name has a
+// #, ? or % in it is that file, with its settings, not a file named by
+// the part before them.
+func TestOpen_PathsThatLookLikeURIs(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"news#1", "what?", "100%25", "a b"} {
+		path := filepath.Join(dir, name, "syndicate.db")
+		st := open(t, path)
+		if _, err := st.Secret(ctx, "unsubscribe"); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if v := schemaVersion(t, raw(t, path)); v != "2" {
+			t.Errorf("%s: schema version %q", path, v)
+		}
+		ro, err := store.OpenReadOnly(ctx, path, store.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if err := ro.Unsubscribe(ctx, "a@example.org"); !errors.Is(err, store.ErrReadOnly) {
+			t.Errorf("%s: read-only Unsubscribe = %v", path, err)
+		}
+		ro.Close()
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("a state was opened as %s", e.Name())
+		}
+	}
+}
+
 func TestOpen_UnreadableSchemaVersion(t *testing.T) {
 	path := statePath(t)
 	open(t, path).Close()
