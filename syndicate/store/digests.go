@@ -301,13 +301,16 @@ func (s *DB) LastDigest(ctx context.Context) (syndicate.DigestRecord, bool, erro
 	return list[0], true, nil
 }
 
-// Digests returns the newest digests with their delivery counts.
+// Digests returns the newest digests with their delivery counts. A
+// reader who unsubscribed before being mailed counts as none of sent,
+// failed or pending: no message will go to them.
 func (s *DB) Digests(ctx context.Context, limit int) ([]syndicate.DigestRecord, error) {
 	rows, err := s.query(ctx, `SELECT g.id, g.state, g.created_at, COALESCE(g.completed_at, ''), g.omitted,
 		(SELECT COUNT(*) FROM digest_articles a WHERE a.digest_id = g.id),
 		(SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state = ?),
 		(SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state = ?),
-		(SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state IN (?, ?))
+		(SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = g.id AND d.state IN (?, ?)
+			AND NOT EXISTS (SELECT 1 FROM unsubscribes u WHERE u.email_key = d.email_key))
 		FROM digests g ORDER BY g.id DESC LIMIT ?`,
 		syndicate.DeliverySent, syndicate.DeliveryFailed, syndicate.DeliveryPending, syndicate.DeliveryTemp, limit)
 	if err != nil {

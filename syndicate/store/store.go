@@ -110,7 +110,9 @@ type Store interface {
 	RetryFailed(ctx context.Context, digestID int64) (int, error)
 	// LastDigest returns the newest digest, if any.
 	LastDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
-	// Digests returns up to limit digests, newest first, with their counts.
+	// Digests returns up to limit digests, newest first, with their
+	// counts; a reader who unsubscribed before being mailed is not
+	// pending.
 	Digests(ctx context.Context, limit int) ([]syndicate.DigestRecord, error)
 
 	// Secrets and servers (meta.go).

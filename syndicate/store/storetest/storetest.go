@@ -71,6 +71,7 @@ var tests = []struct {
 	{"PendingDeliveries_Pages", testPendingPages},
 	{"RecordOutcomes_AndPendingCounts", testOutcomes},
 	{"PendingDeliveries_SkipsLateUnsubscribes", testLateUnsubscribe},
+	{"Digests_UnsubscribedAreNotPending", testDoneDigestHasNonePending},
 	{"GiveUp", testGiveUp},
 	{"RetryFailed", testRetryFailed},
 	{"DigestStates", testDigestStates},
@@ -676,6 +677,22 @@ func testLateUnsubscribe(t *testing.T, e *env) {
 	ok(t, e.st.Unsubscribe(e.ctx, "BOB@example.org"))
 	if got, want := e.pendingKeys(t, id, 10), []string{"ada@example.org"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("pending = %v, want %v (bob unsubscribed while the digest was sent)", got, want)
+	}
+}
+
+func testDoneDigestHasNonePending(t *testing.T, e *env) {
+	id := e.newDigest(t, "ada@example.org", "bob@example.org")
+	ok(t, e.st.RecordOutcomes(e.ctx, id, []syndicate.Outcome{{Key: "ada@example.org", State: syndicate.DeliverySent}}))
+	ok(t, e.st.Unsubscribe(e.ctx, "bob@example.org"))
+	// The job finds no one left and finishes the digest.
+	if n, err := e.st.CountPending(e.ctx, id, 10); err != nil || n != 0 {
+		t.Fatalf("CountPending = %d, %v; want 0", n, err)
+	}
+	ok(t, e.st.FinishDigest(e.ctx, id))
+	d, _, err := e.st.LastDigest(e.ctx)
+	ok(t, err)
+	if d.State != syndicate.DigestDone || d.Sent != 1 || d.Pending != 0 {
+		t.Errorf("LastDigest = %+v, want done with 1 sent and none pending", d)
 	}
 }
 
