@@ -36,7 +36,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 }
 
 // OpenReadOnly opens an existing SQLite state for a dry run, which must
-// never write. It returns ErrNoState when there is none.
+// never write. It returns ErrNoState when there is none, and ErrOutdated
+// when its schema is older than this program's (Open upgrades it).
 func OpenReadOnly(ctx context.Context, path string, opts Options) (*DB, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoState
@@ -55,6 +56,12 @@ func OpenReadOnly(ctx context.Context, path string, opts Options) (*DB, error) {
 	if v > len(migrations) {
 		db.Close()
 		return nil, fmt.Errorf("state %s has schema version %d, newer than this program (%d)", path, v, len(migrations))
+	}
+	// An older schema lacks what the queries read, and a dry run may not
+	// migrate it: say so, rather than "no such table" at the first query.
+	if v < len(migrations) {
+		db.Close()
+		return nil, fmt.Errorf("state %s has schema version %d, older than this program (%d): %w", path, v, len(migrations), ErrOutdated)
 	}
 	return s, nil
 }

@@ -161,4 +161,7 @@ var (
 	ErrNoState = errors.New("no state yet")
 	// ErrReadOnly is returned for a change to a store opened read-only.
 	ErrReadOnly = errors.New("state opened read-only (dry run)")
+	// ErrOutdated is returned by OpenReadOnly for a state whose schema is
+	// older than this program's: only a live run may migrate it.
+	ErrOutdated = errors.New("a live run (post, digest, run or serve) upgrades it; a dry run, check or status cannot")
 )

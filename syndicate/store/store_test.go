@@ -192,6 +192,14 @@ func mustTime(t *testing.T, s string) time.Time {
 func TestOpen_MigratesFromVersion1(t *testing.T) {
 	path := statePath(t)
 	writeVersion1(t, path)
+	// A dry run cannot migrate: it says so and leaves the state alone.
+	if _, err := store.OpenReadOnly(ctx, path, store.Options{}); !errors.Is(err, store.ErrOutdated) {
+		t.Errorf("OpenReadOnly of version 1 = %v, want ErrOutdated", err)
+	}
+	if got := schemaVersion(t, raw(t, path)); got != "1" {
+		t.Errorf("schema version after OpenReadOnly = %s, want 1", got)
+	}
+
 	st := open(t, path)
 	defer st.Close()
 
