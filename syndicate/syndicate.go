@@ -197,10 +197,17 @@ type DigestItem struct {
 	ImageCredit string    `json:"image_credit,omitempty"`
 }
 
+// Digest states in the ledger.
+const (
+	DigestPreparing = "preparing" // its articles are fixed; its readers are being added
+	DigestSending   = "sending"   // its readers are fixed; messages go out
+	DigestDone      = "done"      // every reader has an outcome
+)
+
 // DigestRecord is a digest as the ledger holds it.
 type DigestRecord struct {
 	ID          int64
-	State       string // preparing, sending, done
+	State       string // DigestPreparing, DigestSending, DigestDone
 	CreatedAt   time.Time
 	CompletedAt time.Time
 	Articles    int // mailed in full

@@ -43,7 +43,7 @@ func TestSafety_NothingOutsideTheFolderIsRead(t *testing.T) {
 	}
 	// A state must exist for ../state/syndicate.db to be worth reading:
 	// it holds the key unsubscribe tokens are signed with.
-	st, err := store.Open(context.Background(), e.path("state/syndicate.db"))
+	st, err := store.Open(context.Background(), e.path("state/syndicate.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestSafety_DryRunTokensUnsubscribeNobody(t *testing.T) {
 		t.Fatal("no token in the .eml")
 	}
 	tok := eml[i+len("token=") : i+len("token=")+strings.IndexAny(eml[i+len("token="):], ">\r\n")]
-	st, err := store.OpenReadOnly(context.Background(), e.path("state/syndicate.db"))
+	st, err := store.OpenReadOnly(context.Background(), e.path("state/syndicate.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // openState takes the state's lock and opens it for a live run.
-func (a *app) openState(ctx context.Context) (*store.Store, func(), error) {
+func (a *app) openState(ctx context.Context) (store.Store, func(), error) {
 	lock, err := store.Acquire(a.cfg.State)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -22,7 +22,7 @@ func (a *app) openState(ctx context.Context) (*store.Store, func(), error) {
 		}
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, a.cfg.State)
+	st, err := store.Open(ctx, a.cfg.State, store.Options{Now: a.env.Now})
 	if err != nil {
 		lock.Release()
 		return nil, nil, err
@@ -110,7 +110,7 @@ func (a *app) post(ctx context.Context, args []string) error {
 }
 
 // postWith runs the post job on an open state and reports it.
-func (a *app) postWith(ctx context.Context, st *store.Store, articles []*syndicate.Article, problems []error) error {
+func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicate.Article, problems []error) error {
 	images, err := a.images()
 	if err != nil {
 		return err

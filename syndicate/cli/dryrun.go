@@ -44,7 +44,7 @@ func (a *app) readView(ctx context.Context) (view, error) {
 	if v.set, err = a.articles(); err != nil {
 		return v, err
 	}
-	st, err := store.OpenReadOnly(ctx, a.cfg.State)
+	st, err := store.OpenReadOnly(ctx, a.cfg.State, store.Options{Now: a.env.Now})
 	if errors.Is(err, store.ErrNoState) {
 		return v, nil // nothing was posted or mailed yet
 	}

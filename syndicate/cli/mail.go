@@ -51,7 +51,7 @@ func (a *app) digest(ctx context.Context, args []string) error {
 }
 
 // sendDigest runs the digest job on an open state.
-func (a *app) sendDigest(ctx context.Context, st *store.Store, retryFailed bool) error {
+func (a *app) sendDigest(ctx context.Context, st store.Store, retryFailed bool) error {
 	if err := a.cfg.RequireMailing(); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
@@ -185,7 +185,7 @@ func (a *app) listID() (string, error) {
 
 // unsubscribeHandler mounts the one-click endpoint on the path of
 // email.unsubscribe_url.
-func (a *app) unsubscribeHandler(ctx context.Context, mux *http.ServeMux, st *store.Store) error {
+func (a *app) unsubscribeHandler(ctx context.Context, mux *http.ServeMux, st store.Store) error {
 	if err := a.cfg.RequireUnsubscribe(); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
@@ -222,7 +222,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s:%d: http.listen: is empty: set an address like 127.0.0.1:8080", a.cfg.Path, max(1, a.cfg.Line("http.listen")))}
 	}
 	// Unsubscribes are small writes beside the runs: no lock is taken.
-	st, err := store.Open(ctx, a.cfg.State)
+	st, err := store.Open(ctx, a.cfg.State, store.Options{Now: a.env.Now})
 	if err != nil {
 		return err
 	}

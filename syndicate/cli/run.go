@@ -70,7 +70,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 		}
 	}
 	a.metrics = metrics.New()
-	var st *store.Store
+	var st store.Store
 	if !*dryRun {
 		var closeState func()
 		var err error
@@ -152,7 +152,7 @@ func joinErrors(errs []error) error {
 // will be continued ("" for none): the state's record of them, classified
 // with the articles as they are now (a thread whose article became a
 // draft is stopped, not unfinished).
-func (a *app) unfinishedThreads(ctx context.Context, st *store.Store) (string, error) {
+func (a *app) unfinishedThreads(ctx context.Context, st store.Store) (string, error) {
 	records, err := st.ArticleRecords(ctx)
 	if err != nil {
 		return "", err
@@ -184,7 +184,7 @@ func (a *app) unfinishedThreads(ctx context.Context, st *store.Store) (string, e
 }
 
 // unfinishedDigest says which digest still has readers to mail.
-func unfinishedDigest(ctx context.Context, st *store.Store) (string, error) {
+func unfinishedDigest(ctx context.Context, st store.Store) (string, error) {
 	rec, open, err := st.OpenDigest(ctx)
 	if err != nil || !open {
 		return "", err
@@ -199,7 +199,7 @@ func unfinishedDigest(ctx context.Context, st *store.Store) (string, error) {
 // catchUp decides whether to run a digest missed while the daemon was
 // down: not when it is older than schedule.max_lateness (a stale digest
 // is never sent late).
-func (a *app) catchUp(ctx context.Context, st *store.Store) (bool, string) {
+func (a *app) catchUp(ctx context.Context, st store.Store) (bool, string) {
 	last, ok, err := st.LastDigest(ctx)
 	if err != nil || !ok {
 		return false, ""
@@ -222,7 +222,7 @@ func (a *app) catchUp(ctx context.Context, st *store.Store) (bool, string) {
 }
 
 // postTick is one scheduled post run.
-func (a *app) postTick(ctx context.Context, st *store.Store) error {
+func (a *app) postTick(ctx context.Context, st store.Store) error {
 	set, err := a.articles()
 	if err != nil {
 		return err

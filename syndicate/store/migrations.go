@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// migrations are the schema's versioned steps, applied in order, each in
+// a transaction of its own that also records the version it reaches: a
+// failed step leaves the state at the version before it. The schema
+// version is how many have been applied. Add a step at the end and never
+// change one that has shipped: states out there are at its version.
+//
+// The meta table, which holds the version, is made by migrate before the
+// first step. The SQL is portable (TEXT and INTEGER columns, times as RFC
+// 3339 text, digest IDs given by the store rather than by the database).
+var migrations = []func(tx *sql.Tx) error{
+	// 1: articles and their posts, digests with their articles and
+	// deliveries, unsubscribes.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		CREATE TABLE articles (
+			id          TEXT PRIMARY KEY,
+			state       TEXT NOT NULL,            -- posting, posted, failed, adopted
+			hash        TEXT NOT NULL,            -- the file's hash when the thread was planned
+			failed_hash TEXT NOT NULL DEFAULT '', -- the file's hash when it failed
+			reason      TEXT NOT NULL DEFAULT '',
+			head_url    TEXT NOT NULL DEFAULT '',
+			updated_at  TEXT NOT NULL
+		);
+		CREATE TABLE posts (
+			article_id  TEXT NOT NULL REFERENCES articles(id),
+			idx         INTEGER NOT NULL,
+			text        TEXT NOT NULL,
+			spoiler     TEXT NOT NULL,
+			visibility  TEXT NOT NULL,
+			language    TEXT NOT NULL,
+			media_file  TEXT NOT NULL DEFAULT '',
+			media_alt   TEXT NOT NULL DEFAULT '',
+			idem_key    TEXT NOT NULL,
+			attempted_at TEXT,                    -- set before sending: the outcome may be unknown
+			status_id   TEXT,
+			url         TEXT,
+			posted_at   TEXT,
+			PRIMARY KEY (article_id, idx)
+		);
+		CREATE TABLE digests (
+			id           INTEGER PRIMARY KEY,
+			state        TEXT NOT NULL,           -- preparing, sending, done
+			created_at   TEXT NOT NULL,
+			completed_at TEXT
+		);
+		CREATE TABLE digest_articles (
+			digest_id  INTEGER NOT NULL REFERENCES digests(id),
+			article_id TEXT NOT NULL,
+			position   INTEGER NOT NULL,
+			item       TEXT NOT NULL,             -- the article as mailed, JSON
+			PRIMARY KEY (digest_id, article_id)
+		);
+		CREATE TABLE deliveries (
+			digest_id  INTEGER NOT NULL REFERENCES digests(id),
+			email_key  TEXT NOT NULL,             -- lower-case address
+			email      TEXT NOT NULL,
+			fields     TEXT NOT NULL,             -- the subscriber row, JSON
+			state      TEXT NOT NULL,             -- pending, sent, temp, failed
+			attempts   INTEGER NOT NULL DEFAULT 0,
+			reply      TEXT NOT NULL DEFAULT '',
+			updated_at TEXT,
+			PRIMARY KEY (digest_id, email_key)
+		);
+		CREATE INDEX deliveries_state ON deliveries (digest_id, state);
+		CREATE TABLE unsubscribes (email_key TEXT PRIMARY KEY, at TEXT NOT NULL);`)
+		return err
+	},
+
+	// 2: articles counted as mailed without being in a digest in full —
+	// adopted with --mark-posted, or beyond a digest's email.max_articles
+	// (listed in one line) — and that count per digest.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		CREATE TABLE digest_skips (
+			article_id TEXT PRIMARY KEY,
+			digest_id  INTEGER REFERENCES digests(id), -- NULL when adopted
+			reason     TEXT NOT NULL,                  -- adopted, over_max_articles
+			at         TEXT NOT NULL
+		);
+		ALTER TABLE digests ADD COLUMN omitted INTEGER NOT NULL DEFAULT 0;`)
+		return err
+	},
+}
+
+// schemaVersion is the meta key of the schema version.
+const schemaVersion = "schema_version"
+
+// migrate brings the schema to the newest version, one step at a time.
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	for {
+		done, err := s.migrateOne(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next step, if any, and records its version.
+func (s *DB) migrateOne(ctx context.Context) (done bool, err error) {
+	err = s.tx(ctx, func(t txn) error {
+		version, err := readVersion(t.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, schemaVersion))
+		if errors.Is(err, sql.ErrNoRows) {
+			version, err = 0, nil // a new state
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case version > len(migrations):
+			return fmt.Errorf("schema version %d is newer than this program (%d)", version, len(migrations))
+		case version == len(migrations):
+			done = true
+			return nil
+		}
+		if err := migrations[version](t.tx); err != nil {
+			return fmt.Errorf("migration %d: %w", version+1, err)
+		}
+		_, err = t.exec(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, schemaVersion, strconv.Itoa(version+1))
+		return err
+	})
+	return done, err
+}
+
+// version reads the schema version of the state.
+func (s *DB) version(ctx context.Context) (int, error) {
+	return readVersion(s.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, schemaVersion))
+}
+
+func readVersion(row *sql.Row) (int, error) {
+	var v string
+	if err := row.Scan(&v); err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("schema version %q: %w", v, err)
+	}
+	return n, nil
+}
