@@ -96,6 +96,12 @@ func (c *Cache) Close() error {
 	return c.watcher.Close()
 }
 
+// Invalidate makes the next load list and stat the folder whole. A run
+// asked for by hand calls it: the watcher's events arrive a moment after
+// the write, and a file saved just before the request must not wait for
+// the next tick.
+func (c *Cache) Invalidate() { c.markDirty() }
+
 func (c *Cache) markDirty() {
 	c.mu.Lock()
 	c.dirty = true

@@ -175,3 +175,30 @@ func archive(b *testing.B, n int) string {
 	}
 	return dir
 }
+
+// TestCache_Invalidate: a run asked for by hand sees a file written just
+// before, even when the watcher has not reported it yet.
+func TestCache_Invalidate(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.md"), []byte("---\ntitle: A\n---\nText.\n"), 0o644)
+	cache := NewCache()
+	if err := cache.Watch(dir); err != nil {
+		t.Skip("cannot watch:", err)
+	}
+	defer cache.Close()
+	if _, err := LoadDir(dir, Options{Cache: cache}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "b.md"), []byte("---\ntitle: B\n---\nText.\n"), 0o644)
+	cache.mu.Lock()
+	cache.dirty = false // the watcher's event has not arrived
+	cache.mu.Unlock()
+	cache.Invalidate()
+	set, err := LoadDir(dir, Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(set.Articles), 2; got != want {
+		t.Errorf("%d articles after Invalidate, want %d", got, want)
+	}
+}

@@ -82,7 +82,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 
 	opts := daemon.Options{
 		Location: a.cfg.Location(), Log: a.log, Metrics: a.metrics, Now: a.env.Now, Listen: a.cfg.HTTP.Listen,
-		RunNow: a.env.RunNow, Grace: job.Grace, RetryMin: a.cfg.Schedule.RetryBackoff.D(),
+		RunNow: a.rescanFirst(ctx, a.env.RunNow), Grace: job.Grace, RetryMin: a.cfg.Schedule.RetryBackoff.D(),
 	}
 	var jobs []daemon.Job
 	if st != nil {
@@ -270,4 +270,29 @@ func (a *app) digestDryTick(ctx context.Context) error {
 	}
 	a.log.Info("dry run: this tick would mail the digest", "subject", pd.Message.Subject, "articles", len(pd.Digest.Articles), "readers", pd.Readers)
 	return nil
+}
+
+// rescanFirst passes on requests to run a job now, each after dropping
+// the article cache's "nothing changed" shortcut (see Cache.Invalidate).
+func (a *app) rescanFirst(ctx context.Context, in <-chan string) <-chan string {
+	if in == nil {
+		return nil
+	}
+	out := make(chan string)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case name := <-in:
+				a.articleCache.Invalidate()
+				select {
+				case out <- name:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
