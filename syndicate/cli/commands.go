@@ -116,7 +116,11 @@ func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicat
 		return err
 	}
 	defer images.Close()
-	rep, err := job.Post(ctx, job.PostDeps{Config: a.cfg, Ledger: st, Poster: a.mastodonClient(), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}, articles)
+	opts, err := a.postOptions()
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	rep, err := job.Post(ctx, job.PostDeps{Options: opts, Ledger: st, Poster: a.mastodonClient(), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}, articles)
 	a.printPostReport(rep)
 	if a.metrics != nil {
 		a.metrics.Posts.WithLabelValues("made").Add(float64(rep.Posts))

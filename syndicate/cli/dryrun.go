@@ -92,7 +92,7 @@ func (a *app) check(ctx context.Context, args []string) error {
 	set := v.set
 	problems := set.Problems
 	lim, _ := a.dryRunLimits(v)
-	opts, err := job.ThreadOptions(a.cfg, lim)
+	opts, err := a.threadOptions(lim)
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
@@ -168,7 +168,7 @@ func (a *app) pendingThreads(v view, lim syndicate.Limits, all bool) ([]syndicat
 	if c := a.cfg.Mastodon.MaxThreadsPerRun; !all && c > 0 && len(due) > c {
 		due = due[:c]
 	}
-	opts, err := job.ThreadOptions(a.cfg, lim)
+	opts, err := a.threadOptions(lim)
 	if err != nil {
 		return nil, plan, nil, &ExitError{Code: ExitUsage, Err: err}
 	}
@@ -340,18 +340,18 @@ func (a *app) previewDigest(v view) (*pendingDigest, error) {
 	}
 	// Stand-ins for what a dry run may lack; the rest is the send's own
 	// assembly, with tokens that unsubscribe nobody.
-	cfg := *a.cfg
-	if cfg.Email.From == "" {
-		cfg.Email.From = "Digest <digest@example.org>"
+	issue := a.issueOptions()
+	if issue.From == "" {
+		issue.From = "Digest <digest@example.org>"
 	}
-	if cfg.Email.UnsubscribeURL == "" {
-		cfg.Email.UnsubscribeURL = "https://example.org/unsubscribe"
+	if issue.UnsubscribeURL == "" {
+		issue.UnsubscribeURL = "https://example.org/unsubscribe"
 	}
 	next := int64(1)
 	if len(v.digests) > 0 {
 		next = v.digests[0].ID + 1
 	}
-	as, err := job.Assemble(&cfg, r, next, job.InstallID(v.idSecret), now, pd.Digest, nil)
+	as, err := job.Assemble(issue, r, next, job.InstallID(v.idSecret), now, pd.Digest, nil)
 	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}

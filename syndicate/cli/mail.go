@@ -89,7 +89,7 @@ func (a *app) sendDigest(ctx context.Context, st store.Store, retryFailed bool) 
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(40 << 20))
 	rep, err := job.SendDigest(ctx, job.DigestDeps{
-		Config: a.cfg, Ledger: st, Renderer: r, SMTP: smtp, Log: a.log, Now: a.env.Now, Progress: a.progress(), Settle: a.settle,
+		Options: a.digestOptions(), Ledger: st, Renderer: r, Mailer: mail.Relay(smtp), Log: a.log, Now: a.env.Now, Progress: a.progress(), Settle: a.settle,
 	}, set.Articles)
 	a.printProblems(rep.Skipped)
 	if a.metrics != nil {

@@ -58,7 +58,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	// Templates, the DKIM key and the relay's CA are read now: a broken
 	// one stops start-up with its file and line, not the first tick.
-	if _, err := job.ThreadOptions(a.cfg, syndicate.DefaultLimits()); err != nil {
+	if _, err := a.threadOptions(syndicate.DefaultLimits()); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	if digestOn {

@@ -8,7 +8,6 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
-	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
 	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
@@ -43,17 +42,29 @@ type Assembly struct {
 	Link func(email string) string
 }
 
+// IssueOptions are the settings every digest's messages share.
+type IssueOptions struct {
+	From, ListID   string // email.from and email.list_id
+	ArchiveURL     string // base_url: the archive the digest links to
+	UnsubscribeURL string // email.unsubscribe_url
+	Location       *time.Location
+}
+
 // Assemble builds the assembly of digest id, created at created. secret
 // signs the unsubscribe tokens; nil makes tokens that unsubscribe nobody
 // (a dry run's output is shared and kept).
-func Assemble(cfg *config.Config, r *digest.Renderer, id int64, install string, created time.Time, d digest.Digest, secret []byte) (Assembly, error) {
-	env, err := mail.NewEnvelope(cfg.Email.From, cfg.Email.ListID, strconv.FormatInt(id, 10), install, created)
+func Assemble(o IssueOptions, r *digest.Renderer, id int64, install string, created time.Time, d digest.Digest, secret []byte) (Assembly, error) {
+	env, err := mail.NewEnvelope(o.From, o.ListID, strconv.FormatInt(id, 10), install, created)
 	if err != nil {
 		return Assembly{}, err
 	}
-	d.Date = created.In(cfg.Location())
-	d.ArchiveURL = cfg.BaseURL
-	base := cfg.Email.UnsubscribeURL
+	loc := o.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	d.Date = created.In(loc)
+	d.ArchiveURL = o.ArchiveURL
+	base := o.UnsubscribeURL
 	link := func(email string) string {
 		if secret == nil {
 			return unsubscribe.Link(base, unsubscribe.DryRunToken(email))

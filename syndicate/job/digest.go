@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
-	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
 	"github.com/syndicate-bot/syndicate/syndicate/subscriber"
@@ -37,12 +36,35 @@ type DigestLedger interface {
 // runs, before the delivery is recorded as failed.
 const MaxAttempts = 10
 
+// DigestOptions are the settings the digest job uses, taken from the
+// config once (the command line builds them).
+type DigestOptions struct {
+	// MaxArticles caps the articles a digest shows in full; the rest
+	// are listed in one line.
+	MaxArticles int
+	// Retries is how many more passes a run makes over the readers
+	// that had a temporary failure, waiting RetryBackoff before the
+	// first and twice as long before each next.
+	Retries      int
+	RetryBackoff time.Duration
+	// Subscribers is the reader list's path (see package subscriber).
+	Subscribers string
+	Issue       IssueOptions
+}
+
+// Mailer sends messages: each job taken from jobs gets an outcome on
+// outcomes, unless the send stops first (then the job keeps none and is
+// sent by a later run). mail.Relay is the real one.
+type Mailer interface {
+	Send(ctx context.Context, jobs <-chan mail.Job, outcomes chan<- syndicate.Outcome) error
+}
+
 // DigestDeps are what the digest job works with.
 type DigestDeps struct {
-	Config   *config.Config
+	Options  DigestOptions
 	Ledger   DigestLedger
 	Renderer *digest.Renderer
-	SMTP     mail.SMTPOptions
+	Mailer   Mailer
 	Log      *slog.Logger
 	Now      func() time.Time
 	// Progress, when set, is told of every outcome: done of total.
@@ -144,7 +166,7 @@ func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article)
 		return 0, 0, false, err
 	}
 	fresh := ForDigest(articles, records, done, d.Now(), d.Settle)
-	dg, omitted := digest.New(fresh, d.Now(), d.Config.Email.MaxArticles)
+	dg, omitted := digest.New(fresh, d.Now(), d.Options.MaxArticles)
 	if len(dg.Articles) == 0 {
 		return 0, 0, false, nil
 	}
@@ -187,7 +209,7 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		}
 		d.Log.Info("digest readers fixed", "digest", rec.ID, "readers", n, "skipped_rows", len(skipped))
 	}
-	as, err := Assemble(d.Config, d.Renderer, rec.ID, install, rec.CreatedAt, digest.Digest{Articles: items, Omitted: rec.Omitted}, secret)
+	as, err := Assemble(d.Options.Issue, d.Renderer, rec.ID, install, rec.CreatedAt, digest.Digest{Articles: items, Omitted: rec.Omitted}, secret)
 	if err != nil {
 		return run, skipped, err
 	}
@@ -197,8 +219,8 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		return run, skipped, err
 	}
 	run.Readers = total
-	passes := 1 + d.Config.Email.Retries
-	wait := d.Config.Email.RetryBackoff.D()
+	passes := 1 + d.Options.Retries
+	wait := d.Options.RetryBackoff
 	progress := 0
 	for pass := 0; pass < passes; pass++ {
 		if pass > 0 {
@@ -249,7 +271,7 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 // preparation: the digest stays unprepared and nobody is mailed until the
 // list is fixed, rather than part of it.
 func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, error) {
-	list, err := subscriber.Open(d.Config.Email.Subscribers)
+	list, err := subscriber.Open(d.Options.Subscribers)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -297,7 +319,8 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick fun
 	var counts passCounts
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan mail.Job, 2*max(1, d.SMTP.Connections))
+	// A few rendered messages wait for a free connection.
+	jobs := make(chan mail.Job, 8)
 	// Outcomes wait in this channel unrecorded: it holds one batch.
 	outcomes := make(chan syndicate.Outcome, d.FlushEvery)
 
@@ -312,7 +335,7 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick fun
 		written <- writeOutcomes(context.WithoutCancel(ctx), d, id, outcomes, &counts, tick, cancel)
 	}()
 
-	sendErr := mail.Send(sendCtx, d.SMTP, jobs, outcomes)
+	sendErr := d.Mailer.Send(sendCtx, jobs, outcomes)
 	cancel()
 	for range jobs { // let the producer finish
 	}

@@ -12,15 +12,33 @@ import (
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
-	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
+// PostOptions are the settings the post job uses, taken from the config
+// once (the command line builds them).
+type PostOptions struct {
+	// Server is the server's address, under which what it said of itself
+	// is kept for the dry runs.
+	Server string
+	// MaxThreadsPerRun caps the threads one run starts or resumes (0: no
+	// cap); the rest are left for later runs.
+	MaxThreadsPerRun int
+	// MaxCharacters, when set, wins over the server's own limit.
+	MaxCharacters int
+	// Counting is the configured counting rule ("" when the server's
+	// software decides).
+	Counting string
+	// Thread is how threads are composed; its Limits are the server's,
+	// filled in at each run.
+	Thread thread.Options
+}
+
 // PostDeps are what the post job works with.
 type PostDeps struct {
-	Config *config.Config
-	Ledger syndicate.PostLedger
+	Options PostOptions
+	Ledger  syndicate.PostLedger
 	Poster syndicate.Poster
 	// Images reads the pictures posts carry, confined to the articles
 	// folder and media_dirs (see package files).
@@ -91,7 +109,7 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 	plan := SelectPosts(articles, records, d.Now(), d.Settle)
 	rep.Waiting = len(plan.Waiting)
 	due := plan.Due
-	if c := d.Config.Mastodon.MaxThreadsPerRun; c > 0 && len(due) > c {
+	if c := d.Options.MaxThreadsPerRun; c > 0 && len(due) > c {
 		rep.Left = len(due) - c
 		due = due[:c]
 	}
@@ -102,16 +120,14 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 	if err != nil {
 		return rep, fmt.Errorf("reading the server's limits: %w", err)
 	}
-	if m := d.Config.Mastodon.MaxCharacters; m > 0 {
+	if m := d.Options.MaxCharacters; m > 0 {
 		lim.MaxCharacters = m // a configured limit wins
 	}
 	if err := rememberServer(ctx, d, lim); err != nil {
 		return rep, err
 	}
-	opts, err := ThreadOptions(d.Config, lim)
-	if err != nil {
-		return rep, err
-	}
+	opts := d.Options.Thread
+	opts.Limits = lim
 	for _, a := range due {
 		if ctx.Err() != nil {
 			return rep, ErrStopped
@@ -138,7 +154,7 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 // rememberServer keeps what the server said of itself for the dry runs,
 // and says once (when it is new or changed) what that means.
 func rememberServer(ctx context.Context, d PostDeps, lim syndicate.Limits) error {
-	server := d.Config.Mastodon.Server
+	server := d.Options.Server
 	old, known, err := d.Ledger.ServerInfo(ctx, server)
 	if err != nil {
 		return err
@@ -150,7 +166,7 @@ func rememberServer(ctx context.Context, d PostDeps, lim syndicate.Limits) error
 			d.Log.Warn("this server does not honour Idempotency-Key: a post whose outcome is unknown is settled by the ledger and by reading the account's recent statuses (see the README's honest limit)",
 				"software", lim.Software)
 		}
-		if lim.Counting == string(thread.CountStrict) && lim.Counting != d.Config.Mastodon.Counting {
+		if lim.Counting == string(thread.CountStrict) && lim.Counting != d.Options.Counting {
 			d.Log.Warn("the server's software is not one syndicate knows: post length is counted strictly (mastodon.counting chooses a rule)", "software", lim.Software)
 		}
 	}

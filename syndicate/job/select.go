@@ -7,13 +7,9 @@ package job
 
 import (
 	"sort"
-	texttemplate "text/template"
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
-	"github.com/syndicate-bot/syndicate/syndicate/config"
-	"github.com/syndicate-bot/syndicate/syndicate/thread"
-	"github.com/syndicate-bot/syndicate/templates"
 )
 
 // State is where an article stands for posting. It is decided in one
@@ -134,22 +130,4 @@ func oldestFirst(list []*syndicate.Article) {
 		}
 		return list[i].ID < list[j].ID
 	})
-}
-
-// ThreadOptions are the composition settings of the config with the
-// limits in force; the head template is parsed here, once.
-func ThreadOptions(cfg *config.Config, lim syndicate.Limits) (thread.Options, error) {
-	src, source, err := templates.Open(cfg.TemplatesDir, templates.HeadPost)
-	if err != nil {
-		return thread.Options{}, err
-	}
-	head, err := texttemplate.New(source).Option("missingkey=error").Parse(src)
-	if err != nil {
-		return thread.Options{}, err
-	}
-	m := cfg.Mastodon
-	return thread.Options{
-		Limits: lim, Numbering: m.Numbering, Visibility: m.Visibility, ReplyVisibility: m.ReplyVisibility,
-		Language: m.Language, Hashtags: m.Hashtags, Head: head, MaxPosts: m.MaxPostsPerThread,
-	}, nil
 }

@@ -11,6 +11,15 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 )
 
+// Relay is a mail relay to send through: Send with these options (it is
+// the digest job's Mailer).
+type Relay SMTPOptions
+
+// Send sends the jobs through the relay; see the function Send.
+func (r Relay) Send(ctx context.Context, jobs <-chan Job, outcomes chan<- syndicate.Outcome) error {
+	return Send(ctx, SMTPOptions(r), jobs, outcomes)
+}
+
 // Send sends the jobs over opts.Connections connections, each dialled once
 // and reused for many messages, and reports one outcome per job it tried.
 // A message whose connection broke mid-send is reported temporary: its

@@ -80,12 +80,12 @@ func TestPost_RulesAndErrors(t *testing.T) {
 	if err == nil || errors.Is(err, syndicate.ErrRejected) || errors.Is(err, syndicate.ErrUnauthorized) {
 		t.Errorf("503: err = %v, want a transient error", err)
 	}
-	// A lost response: net/http resends a request that carries an
-	// Idempotency-Key on a fresh connection, and the key makes the server
-	// answer with the post it made. One post.
+	// A lost response is an error whose outcome is unknown (the post job
+	// looks for the post before it sends it again): never resent here,
+	// so one post (see TestPost_NoSilentResend).
 	srv.DropAfterCreate(1)
-	if _, err := c.Post(ctx, syndicate.PlannedPost{Text: "dropped", IdempotencyKey: "k6"}, head.ID, nil); err != nil {
-		t.Errorf("dropped response: %v", err)
+	if _, err := c.Post(ctx, syndicate.PlannedPost{Text: "dropped", IdempotencyKey: "k6"}, head.ID, nil); err == nil || errors.Is(err, syndicate.ErrRejected) {
+		t.Errorf("dropped response: err = %v, want an unknown outcome", err)
 	}
 	n := 0
 	for _, s := range srv.Statuses() {
@@ -227,5 +227,30 @@ func TestCounters_Agree(t *testing.T) {
 		if a, b := thread.Length("cw", text, 23), mastotest.Length("cw", text, 23); a != b {
 			t.Errorf("%q: bot counts %d, server %d", text, a, b)
 		}
+	}
+}
+
+// TestPost_NoSilentResend: Go's HTTP transport resends a request that
+// carries an Idempotency-Key by itself when a reused connection dies
+// before the answer. A server that ignores the key (GoToSocial) would
+// then make the post twice; the client must leave the resend to the post
+// job, which looks for the post first.
+func TestPost_NoSilentResend(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	srv.Set(func(s *mastotest.Settings) { s.KeyTTL = 0 }) // keys ignored
+	c := client(srv, token)
+	ctx := context.Background()
+	head, err := c.Post(ctx, syndicate.PlannedPost{Text: "Head.", IdempotencyKey: "k1"}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.DropAfterCreate(1) // the connection is reused, then dropped
+	_, err = c.Post(ctx, syndicate.PlannedPost{Index: 1, Text: "Reply.", IdempotencyKey: "k2"}, head.ID, nil)
+	if err == nil {
+		t.Fatal("a dropped answer was reported as a success")
+	}
+	if got := len(srv.Statuses()); got != 2 {
+		t.Errorf("%d statuses, want 2: the transport sent the reply again on its own", got)
 	}
 }

@@ -49,6 +49,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.Header.Set("User-Agent", syndicate.UserAgent())
 	}
+	// Go's transport resends a request by itself when a reused
+	// connection dies before the answer, if it can rewind the body and
+	// the request looks idempotent — as one with an Idempotency-Key does.
+	// A server that ignores the key (GoToSocial) would then make the post
+	// twice. A request that changes something is never resent here: the
+	// post job decides, after looking for the post.
+	rewind := req.GetBody
+	if req.Method != http.MethodGet && req.Method != http.MethodHead && rewind != nil {
+		req = req.Clone(req.Context())
+		req.GetBody = nil
+	}
 	for attempt := 0; ; attempt++ {
 		// The timeout is per attempt, so a wait for a rate-limit reset
 		// does not count against it (http.Client.Timeout would).
@@ -80,8 +91,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := t.sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
-		if req.GetBody != nil {
-			body, err := req.GetBody()
+		if rewind != nil {
+			body, err := rewind()
 			if err != nil {
 				return nil, err
 			}
