@@ -39,7 +39,7 @@ type PostOptions struct {
 type PostDeps struct {
 	Options PostOptions
 	Ledger  syndicate.PostLedger
-	Poster syndicate.Poster
+	Poster  syndicate.Poster
 	// Images reads the pictures posts carry, confined to the articles
 	// folder and media_dirs (see package files).
 	Images ImageReader

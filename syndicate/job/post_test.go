@@ -48,8 +48,12 @@ type logBuffer struct {
 	buf bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.Write(p) }
-func (l *logBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
 
 func newLog() (*slog.Logger, *logBuffer) {
 	b := &logBuffer{}
@@ -426,7 +430,11 @@ func TestIdempotencyKey(t *testing.T) {
 		"warning": func() string { p := base; p.ContentWarning = "cw"; return job.IdempotencyKey("a", p, "100") },
 		"picture": func() string { p := base; p.MediaFile = "p.png"; return job.IdempotencyKey("a", p, "100") },
 		// The parts are separated: moving text between fields changes it.
-		"boundary": func() string { p := base; p.Text, p.ContentWarning = "", "A point."; return job.IdempotencyKey("a", p, "100") },
+		"boundary": func() string {
+			p := base
+			p.Text, p.ContentWarning = "", "A point."
+			return job.IdempotencyKey("a", p, "100")
+		},
 	}
 	for name, f := range changed {
 		if f() == key {
