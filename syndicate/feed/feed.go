@@ -167,9 +167,7 @@ func Parse(cfg Config, body []byte, firstSeen func(id string) time.Time) (*Feed,
 
 	p := &parser{cfg: cfg, name: name, base: base, firstSeen: firstSeen, seen: map[string]string{}}
 	out := &Feed{Title: inlineText(gf.Title), Link: absURL(base, gf.Link)}
-	if l := strings.TrimSpace(gf.Language); langCode.MatchString(l) {
-		out.Lang = l
-	}
+	out.Lang = langTag(gf.Language)
 	p.feedLang = out.Lang
 	if out.Link != "" {
 		// Relative links of items are relative to the site more often
@@ -305,29 +303,26 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 	p.seen[id] = key
 
 	a := &syndicate.Article{
-		ID:      id,
-		Path:    path,
-		URL:     link,
-		Source:  "feed:" + p.name,
-		ModTime: p.firstSeen(id),
+		ID:     id,
+		Path:   path,
+		URL:    link,
+		Source: "feed:" + p.name,
 	}
 
-	// The date: published, else updated, else first seen.
+	// The date: published, else updated, else (below, once the item is
+	// known to make an article) first seen.
+	var badDate string
 	switch {
 	case plausible(it.PublishedParsed):
 		a.Date = *it.PublishedParsed
 	case plausible(it.UpdatedParsed):
 		a.Date = *it.UpdatedParsed
 	default:
-		a.Date = a.ModTime
-		var bad []string
 		for _, d := range []string{it.Published, it.Updated} {
-			if d = strings.TrimSpace(d); d != "" && (len(bad) == 0 || bad[0] != clean(d)) {
-				bad = append(bad, clean(d))
+			if d = clean(d); d != "" {
+				badDate = d
+				break
 			}
-		}
-		if len(bad) > 0 {
-			probs = append(probs, problem(false, "date %q is not a date it can use (unreadable, or before 1970): the item is dated when it was first seen, %s", text.Shorten(bad[0], 100), a.ModTime.UTC().Format(time.RFC3339)))
 		}
 	}
 
@@ -406,6 +401,14 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 
 	a.Image = p.image(it, o, images, link)
 
+	a.ModTime = p.firstSeen(id)
+	if a.Date.IsZero() {
+		a.Date = a.ModTime
+		if badDate != "" {
+			probs = append(probs, problem(false, "date %q is not a date it can use (unreadable, or before 1970): the item is dated when it was first seen, %s", text.Shorten(badDate, 100), a.ModTime.UTC().Format(time.RFC3339)))
+		}
+	}
+
 	itemLang := ""
 	switch {
 	case o.json != nil:
@@ -413,16 +416,15 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 	case it.DublinCoreExt != nil && len(it.DublinCoreExt.Language) > 0:
 		itemLang = strings.TrimSpace(it.DublinCoreExt.Language[0])
 	}
-	for _, l := range []string{itemLang, p.feedLang, strings.TrimSpace(p.cfg.Lang)} {
-		if l != "" && langCode.MatchString(l) {
+	itemLang = langTag(itemLang)
+	for _, l := range []string{itemLang, p.feedLang, langTag(p.cfg.Lang)} {
+		if l != "" {
 			a.Lang = l
 			break
 		}
 	}
-	ownLang := ""
-	if itemLang != "" && langCode.MatchString(itemLang) {
-		ownLang = itemLang
-	} else {
+	ownLang := itemLang
+	if ownLang == "" {
 		ownLang = p.feedLang
 	}
 	a.Hash = contentHash(a, own, ownLang)
@@ -433,6 +435,24 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 // every post in a feed: "The post <title> appeared first on <site>."
 func isPostedFirst(t string) bool {
 	return strings.HasPrefix(t, "The post ") && strings.Contains(t, " appeared first on ") && len(t) < 1000
+}
+
+// langTag is a language code as the articles folder writes it ("en",
+// "pt-BR"): feeds write "en-us" and "nb-NO" alike, and a value that is not
+// a code ("English") is none.
+func langTag(l string) string {
+	l = strings.TrimSpace(l)
+	if l == "" || !langCode.MatchString(l) {
+		return ""
+	}
+	parts := strings.FieldsFunc(l, func(r rune) bool { return r == '-' || r == '_' })
+	parts[0] = strings.ToLower(parts[0])
+	for i := 1; i < len(parts); i++ {
+		if len(parts[i]) == 2 {
+			parts[i] = strings.ToUpper(parts[i])
+		}
+	}
+	return strings.Join(parts, "-")
 }
 
 // plausible reports a date a feed can mean: Hugo writes pages without a

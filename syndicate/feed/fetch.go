@@ -131,7 +131,7 @@ func (f *Fetcher) clients() (feeds, pictures *http.Client) {
 }
 
 // transport is this package's own: bounded dialing, TLS handshake and
-// headers; restricted, it dials only public addresses (checked on the
+// header size; restricted, it dials only public addresses (checked on the
 // address dialed, so no DNS answer or redirect gets round it).
 func (f *Fetcher) transport(restricted bool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -154,8 +154,7 @@ func (f *Fetcher) transport(restricted bool) *http.Transport {
 	}
 	t.DialContext = d.DialContext
 	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = f.headerTimeout()
-	t.MaxResponseHeaderBytes = 64 << 10
+	t.MaxResponseHeaderBytes = 64 << 10 // the header timeout is get's, for every client
 	return t
 }
 
@@ -388,7 +387,7 @@ func (f *Fetcher) get(ctx context.Context, client *http.Client, u *url.URL, head
 	defer cancel()
 	hctx, hcancel := context.WithCancelCause(ctx)
 	defer hcancel(nil)
-	// The header timeout is kept here as well as in the transport, so a
+	// The header timeout is kept here rather than in a transport, so a
 	// caller's Client is held to it too.
 	timer := time.AfterFunc(f.headerTimeout(), func() { hcancel(errHeaderTimeout) })
 	defer timer.Stop()

@@ -388,6 +388,8 @@ func TestParse_Fields(t *testing.T) {
 			{"<language>de-DE</language>", "<dc:language>fr</dc:language>", "en", "fr"},
 			{"<language>German</language>", "", "en", "en"},
 			{"", "", "", ""},
+			{"<language>EN-us</language>", "", "", "en-US"},
+			{"", "", "pt_br", "pt-BR"},
 		}
 		for _, tt := range tests {
 			a, _ := parseOne(t, Config{Lang: tt.cfg}, rssFeed(tt.channel, `<item><title>X</title><guid>g</guid>`+tt.item+`</item>`))
@@ -417,7 +419,8 @@ func TestParse_Fields(t *testing.T) {
 	})
 	t.Run("first seen per ID", func(t *testing.T) {
 		var asked []string
-		f, err := Parse(Config{URL: "https://site.example/feed", Name: "site"}, rssFeed("", `<item><title>X</title><guid>a</guid></item><item><title>Y</title><guid>b</guid></item>`), func(id string) time.Time {
+		items := `<item><title>X</title><guid>a</guid></item><item><title>X again</title><guid>a</guid></item><item><guid>empty</guid></item><item><title>Y</title><guid>b</guid></item>`
+		f, err := Parse(Config{URL: "https://site.example/feed", Name: "site"}, rssFeed("", items), func(id string) time.Time {
 			asked = append(asked, id)
 			return seenAt.Add(time.Duration(len(asked)) * time.Hour)
 		})
