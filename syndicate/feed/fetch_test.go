@@ -523,3 +523,69 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// TestBadFeeds fetches and parses each kind of bad feed from a real server,
+// as the caller will: each ends in one clear error, and nothing panics.
+func TestBadFeeds(t *testing.T) {
+	wordpress, err := os.ReadFile("testdata/wordpress.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile("testdata/bad-html-page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written atomic.Int64
+	release := stall(t)
+	srv := server(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page":
+			w.Header().Set("Content-Type", "text/html")
+			w.Write(page)
+		case "/truncated":
+			w.Write(wordpress[:len(wordpress)*2/3])
+		case "/404":
+			http.NotFound(w, r)
+		case "/500":
+			http.Error(w, "database down", http.StatusInternalServerError)
+		case "/endless":
+			endless(&written, release)(w, r)
+		case "/stalled":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	tests := []struct {
+		path, want string
+		is         error
+	}{
+		{"/page", "not a feed: the server sent an HTML page (the page names a feed at https://harbourgazette.example/feed/: use that URL)", ErrNotFeed},
+		{"/truncated", "not a feed: broken XML (XML syntax error on line 80: unexpected EOF); the feed may be cut short", ErrNotFeed},
+		{"/404", "HTTP 404 from %s/404", nil},
+		{"/500", "HTTP 500 from %s/500", nil},
+		{"/endless", "feed %s/endless is over the 10 MiB limit: refused, not parsed: %s/endless sent more than 10 MiB: over the size limit", ErrTooLarge},
+		{"/stalled", "GET %s/stalled: no answer within 100ms: timed out", ErrTimeout},
+	}
+	f := &Fetcher{HeaderTimeout: 100 * time.Millisecond}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			cfg := Config{URL: srv.URL + tt.path, Name: "bad"}
+			resp, err := f.Fetch(context.Background(), cfg.URL, Cache{})
+			if err == nil {
+				_, err = Parse(cfg, resp.Body, nil)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			want := strings.ReplaceAll(tt.want, "%s", srv.URL)
+			if err.Error() != want {
+				t.Errorf("error\n  %s\nwant\n  %s", err, want)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("error %v is not %v", err, tt.is)
+			}
+		})
+	}
+}
