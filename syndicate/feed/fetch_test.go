@@ -2,6 +2,7 @@ package feed
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -227,6 +228,21 @@ func TestFetcher_Fetch_TooLarge(t *testing.T) {
 		_, err := (&Fetcher{}).Fetch(context.Background(), srv.URL, Cache{})
 		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "says it is 1024 MiB") {
 			t.Fatalf("error %v, want ErrTooLarge from the Content-Length", err)
+		}
+	})
+	t.Run("a gzip bomb", func(t *testing.T) {
+		var zipped bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&zipped, gzip.BestSpeed)
+		zw.Write([]byte(`<rss version="2.0"><channel><title>`))
+		zw.Write(make([]byte, 11<<20)) // 11 MiB of zeros, a few KiB sent
+		zw.Close()
+		srv := server(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(zipped.Bytes())
+		})
+		_, err := (&Fetcher{}).Fetch(context.Background(), srv.URL, Cache{})
+		if !errors.Is(err, ErrTooLarge) {
+			t.Errorf("error %v, want ErrTooLarge on the unpacked size", err)
 		}
 	})
 	t.Run("a smaller limit, just over and just at", func(t *testing.T) {
