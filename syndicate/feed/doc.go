@@ -38,6 +38,9 @@
 //   - Body: paragraphs of content:encoded, Atom content (html, xhtml or
 //     text by its type) or JSON content_html (content_text as plain text),
 //     else of the summary (RSS description, Atom summary, JSON summary).
+//     Left out: scripts, forms, embedded players, figure captions, Yoast's
+//     closing "The post … appeared first on …" line and Substack's
+//     subscribe widgets and buttons.
 //   - KeyPoints: a "Key points" heading (h2, h3, a p, a p>strong, any case,
 //     with or without a colon) directly followed by a ul or ol: its items.
 //     Plain text takes the articles folder's form (a KEY POINTS line, then
@@ -51,7 +54,8 @@
 //     Credit is media:credit.
 //   - Lang: the item's (JSON language, dc:language), else the feed's
 //     (language, xml:lang), else Config.Lang; only values shaped like a
-//     language code.
+//     language code, written as the folder writes them ("en-us" is
+//     "en-US").
 //   - Hash: a digest of what the item says (title, link, its own categories
 //     and language, key points, text, picture), so an edit is seen; a new
 //     date, first-seen time or configured tags or language do not change it.
