@@ -271,7 +271,13 @@ func testThread(t *testing.T, srv *pds.Server) {
 	}
 
 	t.Run("a retry writes nothing and answers the same post", func(t *testing.T) {
-		again, err := c.Post(ctx, ps[0], syndicate.Ref{}, syndicate.Ref{}, []string{media})
+		// The picture uploaded again (each attempt of the job uploads
+		// it): the same blob, so the same record.
+		media2, err := c.Upload(ctx, syndicate.Picture{Name: "harbour.png", Type: "image/png", Data: pngb.Bytes()}, "The harbour at dawn, ships at the quay")
+		if err != nil || media2 != media {
+			t.Errorf("upload again: %q, %v; want %q", media2, err, media)
+		}
+		again, err := c.Post(ctx, ps[0], syndicate.Ref{}, syndicate.Ref{}, []string{media2})
 		if err != nil || again != sts[0] {
 			t.Errorf("head again: %+v, %v; want %+v", again, err, sts[0])
 		}
@@ -515,4 +521,31 @@ func testContract(t *testing.T, srv *pds.Server) {
 		Count: func(t *testing.T) int { return len(srv.ListRecords(t, postCollection)) },
 		Shown: thread.BlueskyText,
 	})
+}
+
+// TestPDS_RateLimit: with its limits on, the PDS allows 30 logins per
+// handle in 5 minutes; the next is a 429 whose RateLimit-Reset is minutes
+// away, beyond what this client waits (a second): ErrRateLimited, neither
+// a rejection nor a refused login, with no wait.
+func TestPDS_RateLimit(t *testing.T) {
+	srv := pds.Start(t, pds.WithRateLimits())
+	for i := range 40 {
+		c, log := pdsClient(t, srv, func(o *Options) { o.MaxRateWait = time.Second })
+		_, _, err := c.Session(t.Context())
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, ErrRateLimited) || errors.Is(err, syndicate.ErrRejected) || errors.Is(err, syndicate.ErrUnauthorized) {
+			t.Fatalf("login %d: err = %v, want ErrRateLimited", i+1, err)
+		}
+		if i < 30 || !strings.Contains(err.Error(), "RateLimitExceeded") {
+			t.Errorf("login %d: %v", i+1, err)
+		}
+		if strings.Contains(log.String(), "waiting for the reset") {
+			t.Error("waited for a reset beyond MaxRateWait")
+		}
+		t.Logf("login %d: %v", i+1, err)
+		return
+	}
+	t.Fatal("40 logins and no rate limit")
 }

@@ -154,7 +154,7 @@ func (c *Client) call(ctx context.Context, op string, r request, out any) error 
 
 // Session returns the account's DID and handle, logging in if needed.
 func (c *Client) Session(ctx context.Context) (did, handle string, err error) {
-	err = c.retry(ctx, "log in", func(ctx context.Context) error {
+	err = c.retry(ctx, "session", func(ctx context.Context) error {
 		s, err := c.current(ctx)
 		did, handle = s.did, s.handle
 		return err

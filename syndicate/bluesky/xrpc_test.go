@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -434,5 +435,105 @@ func TestNew_Options(t *testing.T) {
 	c, err := New(Options{Handle: "a", AppPassword: "p", Language: "EN-gb"})
 	if err != nil || c.service != "https://bsky.social" || c.lang != "en-GB" || c.web != "https://bsky.app" {
 		t.Errorf("defaults: %+v %v", c, err)
+	}
+}
+
+// TestSession_ConcurrentRefresh: calls that find the access token expired
+// at once refresh it once, and all go through.
+func TestSession_ConcurrentRefresh(t *testing.T) {
+	f := newFake(t)
+	var mu sync.Mutex
+	current := "access-1"
+	f.handle("com.atproto.server.refreshSession", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		current = "access-2"
+		mu.Unlock()
+		writeJSON(w, 200, map[string]any{"accessJwt": "access-2", "refreshJwt": "refresh-2", "handle": testHandle, "did": testDID})
+	})
+	f.handle("com.atproto.repo.getRecord", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ok := r.Header.Get("Authorization") == "Bearer "+current
+		mu.Unlock()
+		if !ok {
+			xrpcErr(w, 400, "ExpiredToken", "Token has expired")
+			return
+		}
+		okRecord(w, r)
+	})
+	c := newTestClient(t, f.URL)
+	if _, _, err := c.Session(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	current = "access-expired-all"
+	mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, _, err := c.getPost(t.Context(), "read", testDID, "3lbcdefghij22")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	// The first refresh makes access-2 current; the test's "expired all"
+	// token is replaced by it, so every call succeeds after one refresh.
+	if got := f.count("com.atproto.server.refreshSession"); got != 1 {
+		t.Errorf("%d refreshes, want 1", got)
+	}
+}
+
+func TestSession_Answers(t *testing.T) {
+	no := false
+	for _, a := range []sessionAnswer{
+		{AccessJwt: "a", RefreshJwt: "r", DID: testDID, Active: &no, Status: "takendown"},
+		{AccessJwt: "a", RefreshJwt: "r", DID: "not a did"},
+		{DID: testDID},
+	} {
+		if _, err := a.session(); err == nil {
+			t.Errorf("%+v: no error", a)
+		}
+	}
+	f := newFake(t)
+	f.handle("com.atproto.server.createSession", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"accessJwt": "a", "refreshJwt": "r", "did": testDID, "active": false, "status": "deactivated"})
+	})
+	_, _, err := newTestClient(t, f.URL).Session(t.Context())
+	if !errors.Is(err, syndicate.ErrUnauthorized) || !strings.Contains(err.Error(), "deactivated") {
+		t.Errorf("an inactive account: %v", err)
+	}
+}
+
+func TestUpload_Answers(t *testing.T) {
+	var pngb bytes.Buffer
+	png.Encode(&pngb, gradient(30, 20))
+	pic := syndicate.Picture{Name: "p.png", Type: "image/png", Data: pngb.Bytes()}
+	for _, tt := range []struct {
+		name   string
+		answer func(w http.ResponseWriter)
+		want   string
+		kind   error
+	}{
+		{"too large for the PDS", func(w http.ResponseWriter) { xrpcErr(w, 413, "PayloadTooLarge", "request entity too large") },
+			"request entity too large", syndicate.ErrRejected},
+		{"no blob", func(w http.ResponseWriter) { writeJSON(w, 200, map[string]any{}) }, "without a blob", nil},
+		{"not an image", func(w http.ResponseWriter) {
+			writeJSON(w, 200, map[string]any{"blob": map[string]any{"$type": "blob", "ref": map[string]string{"$link": "bafkreih2fsgmj4ubo2565vfxg3pvngruy6ong4r6t3cc7ftuwtkgvrvyxa"}, "mimeType": "text/plain", "size": 5}})
+		}, "not an image", syndicate.ErrRejected},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			f.handle("com.atproto.repo.uploadBlob", func(w http.ResponseWriter, r *http.Request) { tt.answer(w) })
+			_, err := newTestClient(t, f.URL).Upload(t.Context(), pic, "alt")
+			if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.kind != nil && !errors.Is(err, tt.kind)) {
+				t.Errorf("err = %v, want %q (%v)", err, tt.want, tt.kind)
+			}
+		})
 	}
 }
