@@ -178,6 +178,13 @@ type PlannedPost struct {
 	// same record (Bluesky: a TID record key and the record's createdAt).
 	RecordKey string
 	CreatedAt time.Time
+	// CardURL, CardTitle and CardDescription are the link card of a head
+	// post without a picture, on a network where the client writes the
+	// card into the post instead of the server fetching the page
+	// (Bluesky's app.bsky.embed.external): the article's URL, title and a
+	// description. Empty CardURL: no card. They are part of the record a
+	// retry must repeat, so the ledger keeps them with the post.
+	CardURL, CardTitle, CardDescription string
 	// AttemptedAt is set once a request may have reached the server.
 	AttemptedAt time.Time
 	StatusID    string // set once the post is known to exist

@@ -1,0 +1,158 @@
+// Package outlettest is the contract every syndicate.Outlet meets, as one
+// suite to run against each network's server (Bluesky against a real PDS,
+// Mastodon against its test server or GoToSocial): a thread posted as a
+// head and chained replies, each post read back from the server; every
+// post sent again as a retry would send it, answered with the same post
+// and nothing new on the server; a post in doubt found, a post never sent
+// not found.
+package outlettest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/syndicate-bot/syndicate/syndicate"
+)
+
+// Peer is what the suite needs of the server behind the outlet.
+type Peer struct {
+	// ReadBack reads a post back from the server: its text as the server
+	// holds it and the ID of the post it replies to ("" for none).
+	ReadBack func(t *testing.T, st syndicate.Status) (text, parent string)
+	// Count is how many posts the account has; nil: not checked.
+	Count func(t *testing.T) int
+	// Shown is a post's text as the network shows it (Bluesky shortens
+	// URLs: thread.BlueskyText); nil: as written.
+	Shown func(text string) string
+}
+
+// Thread is the thread the suite posts: a head with a link and replies
+// with multi-byte text, a long URL and a hashtag, unique to the run.
+func Thread() []string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	nonce := hex.EncodeToString(b)
+	return []string{
+		"Contract " + nonce + ": the harbour reopens https://example.com/news/harbour-" + nonce,
+		"1/3 Ships are back: é, 日本の船, 👨‍👩‍👧‍👦 — https://www.example.com/a/very/long/path/to/the/story/" + nonce + "?ref=contract and more.",
+		"2/3 The city says the quays are safe #Harbour #Contract" + nonce,
+		"3/3 Plain text to end the thread " + nonce + ".",
+	}
+}
+
+// OutletContract runs the suite against o.
+func OutletContract(t *testing.T, o syndicate.Outlet, peer Peer) {
+	t.Helper()
+	shown := peer.Shown
+	if shown == nil {
+		shown = func(s string) string { return s }
+	}
+	ctx := t.Context()
+
+	if o.Network() == "" {
+		t.Fatal("Network() is empty")
+	}
+	lim, err := o.Limits(ctx)
+	if err != nil {
+		t.Fatalf("Limits: %v", err)
+	}
+	if lim.MaxCharacters <= 0 || lim.Counting == "" {
+		t.Errorf("Limits = %+v: no length or counting rule", lim)
+	}
+
+	texts := Thread()
+	now := time.Now()
+	posts := make([]syndicate.PlannedPost, len(texts))
+	for i, text := range texts {
+		posts[i] = syndicate.PlannedPost{Index: i, Text: text, Visibility: "public", Language: "en",
+			IdempotencyKey: fmt.Sprintf("outlettest-%d-%s", i, text)}
+		o.Plan(&posts[i], now)
+	}
+	before := -1
+	if peer.Count != nil {
+		before = peer.Count(t)
+	}
+
+	// The thread: the head, then each reply to the one before, all naming
+	// the head as their root.
+	sts := make([]syndicate.Status, len(posts))
+	refs := func(i int) (parent, root syndicate.Ref) {
+		if i == 0 {
+			return syndicate.Ref{}, syndicate.Ref{}
+		}
+		return syndicate.Ref{ID: sts[i-1].ID, CID: sts[i-1].CID}, syndicate.Ref{ID: sts[0].ID, CID: sts[0].CID}
+	}
+	seen := map[string]bool{}
+	for i, p := range posts {
+		parent, root := refs(i)
+		st, err := o.Post(ctx, p, parent, root, nil)
+		if err != nil {
+			t.Fatalf("post %d: %v", i+1, err)
+		}
+		if st.ID == "" || st.URL == "" || seen[st.ID] {
+			t.Fatalf("post %d: status %+v (an ID and a URL, new)", i+1, st)
+		}
+		seen[st.ID] = true
+		sts[i] = st
+	}
+	for i, st := range sts {
+		text, parent := peer.ReadBack(t, st)
+		if want := shown(texts[i]); text != want {
+			t.Errorf("post %d reads back as %q, want %q", i+1, text, want)
+		}
+		wantParent := ""
+		if i > 0 {
+			wantParent = sts[i-1].ID
+		}
+		if parent != wantParent {
+			t.Errorf("post %d replies to %q, want %q", i+1, parent, wantParent)
+		}
+	}
+	if peer.Count != nil {
+		if got := peer.Count(t); got != before+len(posts) {
+			t.Errorf("the account has %d posts after the thread, want %d", got, before+len(posts))
+		}
+	}
+
+	// A retry of each post, exactly as the job resends one whose outcome
+	// is unknown: the same post, nothing new.
+	for i, p := range posts {
+		parent, root := refs(i)
+		st, err := o.Post(ctx, p, parent, root, nil)
+		if err != nil {
+			t.Fatalf("post %d again: %v", i+1, err)
+		}
+		if st.ID != sts[i].ID || (sts[i].CID != "" && st.CID != sts[i].CID) {
+			t.Errorf("post %d again: %+v, want %+v", i+1, st, sts[i])
+		}
+	}
+	if peer.Count != nil {
+		if got := peer.Count(t); got != before+len(posts) {
+			t.Errorf("the account has %d posts after the retries, want %d", got, before+len(posts))
+		}
+	}
+
+	// A post in doubt that was made is found as that post (or the outlet
+	// says it does not look, when its retries cannot duplicate); one
+	// planned and never sent is not found.
+	for i, p := range posts {
+		parent, _ := refs(i)
+		st, found, err := o.FindPosted(ctx, p, parent, now.Add(-10*time.Minute))
+		if err != nil {
+			t.Fatalf("find post %d: %v", i+1, err)
+		}
+		if found && st.ID != sts[i].ID {
+			t.Errorf("find post %d: found %+v, want %+v", i+1, st, sts[i])
+		}
+	}
+	never := syndicate.PlannedPost{Index: len(posts), Text: texts[len(texts)-1] + " (never sent)", Visibility: "public",
+		IdempotencyKey: "outlettest-never-" + texts[0]}
+	o.Plan(&never, now)
+	parent, _ := refs(len(posts))
+	if st, found, err := o.FindPosted(ctx, never, parent, now.Add(-10*time.Minute)); err != nil || found {
+		t.Errorf("find a post never sent: %+v, %v, %v; want not found", st, found, err)
+	}
+}
