@@ -142,10 +142,6 @@ func Parse(path string, data []byte, opts Options) (*syndicate.Article, error) {
 		a.KeyPoints = b.keyPoints
 	}
 	a.Body = b.paragraphs
-	if len(a.KeyPoints) == 0 && fm.keyPoints == nil && opts.Extract != nil {
-		a.KeyPoints = opts.Extract(a.Body, a.Lang)
-		a.KeyPointsExtracted = len(a.KeyPoints) > 0
-	}
 	if b.caption != "" {
 		if a.Image == nil {
 			a.Image = &syndicate.Image{}
@@ -157,24 +153,8 @@ func Parse(path string, data []byte, opts Options) (*syndicate.Article, error) {
 			a.Image.Credit = b.credit
 		}
 	}
-	if a.Title == "" && len(a.KeyPoints) > 0 {
-		// The first key point is the headline (the seed article has no
-		// other): it heads the thread and the digest entry, and is not
-		// repeated as the first reply or bullet.
-		a.Title, a.KeyPoints = a.KeyPoints[0], a.KeyPoints[1:]
-	}
-	if a.Title == "" && len(a.Body) > 0 {
-		a.Title = text.Shorten(a.Body[0], 120)
-	}
-	if a.Title == "" {
-		return fail(bodyStart+1, "no title, key points or text")
-	}
-	if a.URL == "" && opts.BaseURL != "" {
-		base := opts.BaseURL
-		if !strings.HasSuffix(base, "/") {
-			base += "/"
-		}
-		a.URL = base + url.PathEscape(a.ID)
+	if err := Finish(a, FinishOptions{KeyPointsGiven: fm.keyPoints != nil, Extract: opts.Extract, BaseURL: opts.BaseURL}); err != nil {
+		return fail(bodyStart+1, "%v", err)
 	}
 	return a, nil
 }

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/syndicate-bot/syndicate/syndicate/files"
+	"github.com/syndicate-bot/syndicate/syndicate/feed"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	Schedule       Schedule  `yaml:"schedule"`
 	HTTP           HTTP      `yaml:"http"`
 	KeyPoints      KeyPoints `yaml:"keypoints"`
+	// Feeds are the RSS, Atom and JSON feeds whose items are articles
+	// beside the folder's (see package feed and package source).
+	Feeds []Feed `yaml:"feeds"`
 
 	// Path is the file the config was read from.
 	Path string `yaml:"-"`
@@ -69,6 +73,24 @@ type Config struct {
 	// every error message as a last guard. Held in a closure so that no
 	// printing of a Config can reach them.
 	envValues func() map[string]string
+}
+
+// Feed is one entry of the feeds list.
+type Feed struct {
+	URL  string   `yaml:"url"`
+	Name string   `yaml:"name"` // the ID prefix; "" is the URL's host
+	Tags []string `yaml:"tags"` // added to the hashtags of its items
+	Lang string   `yaml:"lang"` // when the feed says none
+	// Backfill is how many of the items already in the feed at its first
+	// fetch go out; the others are recorded as done (adopted).
+	Backfill int `yaml:"backfill"`
+	// Every is how often the daemon fetches it; 0 is on each post tick.
+	Every Duration `yaml:"every"`
+}
+
+// FeedConfig is the feed package's view of the entry.
+func (f Feed) FeedConfig() feed.Config {
+	return feed.Config{URL: f.URL, Name: f.Name, Tags: f.Tags, Lang: f.Lang}
 }
 
 // Mastodon is the mastodon section.
@@ -322,6 +344,21 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) error {
 			return bad("a list")
 		}
 		out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+		if v.Type().Elem().Kind() == reflect.Struct {
+			// A list of sections (feeds): each entry's keys are named
+			// "feeds[1].url", counted from 1 as people count.
+			for i, item := range n.Content {
+				elem := reflect.New(v.Type().Elem()).Elem()
+				prefix := fmt.Sprintf("%s[%d]", key, i+1)
+				d.cfg.lines[prefix] = item.Line
+				if err := d.mapping(item, elem, prefix+"."); err != nil {
+					return err
+				}
+				out = reflect.Append(out, elem)
+			}
+			v.Set(out)
+			return nil
+		}
 		for _, item := range n.Content {
 			if item.Kind != yaml.ScalarNode {
 				return &Error{File: d.cfg.Path, Line: item.Line, Key: key, Msg: "want a list of plain values"}
@@ -434,6 +471,9 @@ func (c *Config) Line(key string) int { return c.lines[key] }
 func (c *Config) errorAt(key, format string, args ...any) *Error {
 	line := c.lines[key]
 	msg := fmt.Sprintf(format, args...)
+	if i := strings.LastIndexByte(key, '.'); line == 0 && i > 0 && strings.HasSuffix(key[:i], "]") {
+		line = c.lines[key[:i]] // a key left out of a list entry: the entry's line
+	}
 	if line == 0 {
 		line = 1
 		msg += " (not set in the file: this is the default)"
@@ -646,6 +686,34 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyPoints.Count < 1 || c.KeyPoints.Count > 10 {
 		add("keypoints.count", "%d: want 1 to 10", c.KeyPoints.Count)
+	}
+	names, urls := map[string]string{}, map[string]string{}
+	for i, f := range c.Feeds {
+		key := fmt.Sprintf("feeds[%d]", i+1)
+		fc := f.FeedConfig()
+		if f.URL == "" {
+			add(key+".url", "is required")
+			continue
+		}
+		if err := fc.Validate(); err != nil {
+			add(key, "is not a usable feed%s", c.detail(key+".url", err))
+			continue
+		}
+		name, _ := fc.FeedName()
+		if other, dup := names[strings.ToLower(name)]; dup {
+			add(key+".name", "%q is the name of %s too (feeds on one host need a name each): it prefixes every article ID", name, other)
+		}
+		names[strings.ToLower(name)] = key
+		if other, dup := urls[f.URL]; dup {
+			add(key+".url", "is %s's URL too", other)
+		}
+		urls[f.URL] = key
+		if f.Backfill < 0 || f.Backfill > feed.MaxItems {
+			add(key+".backfill", "%d: want 0 to %d items", f.Backfill, feed.MaxItems)
+		}
+		if e := f.Every.D(); e != 0 && e < time.Minute {
+			add(key+".every", "%s is less than a minute: be kind to the feed's server", e)
+		}
 	}
 	for _, e := range errs {
 		var ce *Error

@@ -89,6 +89,17 @@ func TestLoad_Errors(t *testing.T) {
 		{"listen bad host", "http:\n  listen: \"bad host!:80\"\n", ":2: http.listen:"},
 		{"no posts per thread", "mastodon:\n  max_posts_per_thread: 0\n", ":2: mastodon.max_posts_per_thread: must be 1 or more"},
 		{"no articles per digest", "email:\n  max_articles: 0\n", ":2: email.max_articles: must be 1 or more"},
+		{"feed without a URL", "feeds:\n  - name: news\n", ":2: feeds[1].url: is required"},
+		{"feed not a list of sections", "feeds: [https://a.example/feed]\n", ":1: feeds[1]: want a section"},
+		{"feed unknown key", "feeds:\n  - url: https://a.example/feed\n    titel: x\n", ":3: feeds[1].titel: unknown key"},
+		{"feed with credentials", "feeds:\n  - url: https://u:p@a.example/feed\n", ":2: feeds[1]: is not a usable feed"},
+		{"feed not http", "feeds:\n  - url: file:///etc/passwd\n", ":2: feeds[1]: is not a usable feed"},
+		{"feed bad name", "feeds:\n  - url: https://a.example/feed\n    name: \"a b\"\n", ":2: feeds[1]: is not a usable feed"},
+		{"two feeds one host", "feeds:\n  - url: https://a.example/one\n  - url: https://a.example/two\n", ":3: feeds[2].name: \"a.example\" is the name of feeds[1] too"},
+		{"same feed twice", "feeds:\n  - {url: https://a.example/one, name: x}\n  - {url: https://a.example/one, name: y}\n", ":3: feeds[2].url: is feeds[1]'s URL too"},
+		{"negative backfill", "feeds:\n  - url: https://a.example/one\n    backfill: -1\n", ":3: feeds[1].backfill: -1: want 0 to 1000"},
+		{"feed every second", "feeds:\n  - url: https://a.example/one\n    every: 1s\n", ":3: feeds[1].every: 1s is less than a minute"},
+		{"line break in a feed tag", "feeds:\n  - url: https://a.example/one\n    tags: [\"a\\nb\"]\n", ":3: feeds[1].tags: the value holds a line break"},
 		{"braces in the unsubscribe path", "email:\n  unsubscribe_url: \"https://x.example/u/{x\"\n", ":2: email.unsubscribe_url: \"https://x.example/u/{x\": its path may not hold { or }"},
 	}
 	for _, tt := range tests {
@@ -105,6 +116,26 @@ func TestLoad_Errors(t *testing.T) {
 				t.Errorf("error %T is not a *config.Error", err)
 			}
 		})
+	}
+}
+
+func TestLoad_Feeds(t *testing.T) {
+	cfg, err := load(t, "feeds:\n  - url: https://news.example.org/feed.xml\n    name: newsroom\n    tags: [news]\n    lang: en\n    backfill: 2\n    every: 10m\n  - url: https://blog.example.net/atom\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(cfg.Feeds), 2; got != want {
+		t.Fatalf("%d feeds, want %d", got, want)
+	}
+	f := cfg.Feeds[0]
+	if f.URL != "https://news.example.org/feed.xml" || f.Name != "newsroom" || fmt.Sprint(f.Tags) != "[news]" || f.Lang != "en" || f.Backfill != 2 || f.Every.D() != 10*time.Minute {
+		t.Errorf("feed 1 = %+v", f)
+	}
+	if name, _ := cfg.Feeds[1].FeedConfig().FeedName(); name != "blog.example.net" {
+		t.Errorf("feed 2 is named %q, want its host", name)
+	}
+	if got, want := cfg.Line("feeds[2].url"), 8; got != want {
+		t.Errorf("feeds[2].url on line %d, want %d", got, want)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/mmcdole/gofeed/rss"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
@@ -120,16 +121,27 @@ var ErrNotFeed = errors.New("not a feed")
 
 var langCode = regexp.MustCompile(`^[a-zA-Z]{2,3}([-_][A-Za-z0-9]{2,8})*$`)
 
+// ParseOptions are what Parse takes besides the feed.
+type ParseOptions struct {
+	// FirstSeen gives the time the caller first saw an article ID (now,
+	// for a new one); it dates items without a date and is every
+	// article's ModTime. nil means the time of the call.
+	FirstSeen func(id string) time.Time
+	// Extract chooses key points for an item that has none, as for a
+	// file (see article.Finish); nil chooses none.
+	Extract func(paragraphs []string, lang string) []string
+}
+
 // Parse reads a feed (RSS 0.9x, 1.0 and 2.0, Atom 1.0 and 0.3, JSON Feed
 // 1.0 and 1.1) and makes an article of each item; see the package doc for
-// how each field is chosen. firstSeen gives the time the caller first saw
-// an article ID (now, for a new one); it dates items without a date and is
-// every article's ModTime. nil means the time of the call.
+// how each field is chosen. Every item is finished by article.Finish, the
+// step the folder's files take too.
 //
 // An error means no article at all: the body is not a feed (ErrNotFeed),
 // is over MaxFeedSize, or the config's name is unusable. A problem of one
 // item is in Feed.Problems and never stops the others.
-func Parse(cfg Config, body []byte, firstSeen func(id string) time.Time) (*Feed, error) {
+func Parse(cfg Config, body []byte, opts ParseOptions) (*Feed, error) {
+	firstSeen := opts.FirstSeen
 	name, err := cfg.FeedName()
 	if err != nil {
 		return nil, err
@@ -165,7 +177,7 @@ func Parse(cfg Config, body []byte, firstSeen func(id string) time.Time) (*Feed,
 		firstSeen = func(string) time.Time { return now }
 	}
 
-	p := &parser{cfg: cfg, name: name, base: base, firstSeen: firstSeen, seen: map[string]string{}}
+	p := &parser{cfg: cfg, name: name, base: base, firstSeen: firstSeen, extract: opts.Extract, seen: map[string]string{}}
 	out := &Feed{Title: inlineText(gf.Title), Link: absURL(base, gf.Link)}
 	out.Lang = langTag(gf.Language)
 	p.feedLang = out.Lang
@@ -253,6 +265,7 @@ type parser struct {
 	siteBase  *url.URL // the site's, when the feed names it
 	feedLang  string
 	firstSeen func(string) time.Time
+	extract   func([]string, string) []string
 	seen      map[string]string // ID → the GUID or link it was made from
 }
 
@@ -382,17 +395,11 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 	a.KeyPoints = points
 
 	a.Title = inlineText(it.Title)
-	if a.Title == "" && len(a.KeyPoints) > 0 {
-		a.Title, a.KeyPoints = a.KeyPoints[0], a.KeyPoints[1:]
-	}
-	if a.Title == "" && len(a.Body) > 0 {
-		a.Title = text.Shorten(a.Body[0], 120)
-	}
-	if a.Title == "" {
-		return nil, append(probs, problem(true, "it has no title and no text: skipped"))
-	}
 	if len(a.KeyPoints) == 0 {
 		a.KeyPoints = nil
+	}
+	if a.Title == "" && len(a.KeyPoints) == 0 && len(a.Body) == 0 {
+		return nil, append(probs, problem(true, "it has no title and no text: skipped"))
 	}
 
 	// Tags: the item's categories, then the feed's configured tags.
@@ -428,6 +435,11 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 		ownLang = p.feedLang
 	}
 	a.Hash = contentHash(a, own, ownLang)
+	// The title when the item has none, and key points when it gives
+	// none, as for a file (after the hash: they follow from what it says).
+	if err := article.Finish(a, article.FinishOptions{Extract: p.extract}); err != nil {
+		return nil, append(probs, problem(true, "%v: skipped", err))
+	}
 	return a, probs
 }
 

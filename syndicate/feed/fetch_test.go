@@ -590,7 +590,7 @@ func TestBadFeeds(t *testing.T) {
 			cfg := Config{URL: srv.URL + tt.path, Name: "bad"}
 			resp, err := f.Fetch(context.Background(), cfg.URL, Cache{})
 			if err == nil {
-				_, err = Parse(cfg, resp.Body, nil)
+				_, err = Parse(cfg, resp.Body, ParseOptions{})
 			}
 			if err == nil {
 				t.Fatal("no error")

@@ -30,7 +30,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>x</id><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div></content></entry></feed>`))
 	cfg := Config{URL: "https://fuzz.example/feed.xml", Name: "fuzz", Tags: []string{"t"}, Lang: "en"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		feed, err := Parse(cfg, data, firstSeenFixed)
+		feed, err := Parse(cfg, data, ParseOptions{FirstSeen: firstSeenFixed})
 		if err != nil {
 			return
 		}

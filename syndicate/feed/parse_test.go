@@ -116,7 +116,7 @@ func TestParse_Fixtures(t *testing.T) {
 			if resp.Cache.ETag == "" || resp.Cache.LastModified != fixtureModTime.Format(http.TimeFormat) {
 				t.Errorf("cache %+v: want the ETag and Last-Modified", resp.Cache)
 			}
-			parsed, err := Parse(cfg, resp.Body, firstSeenFixed)
+			parsed, err := Parse(cfg, resp.Body, ParseOptions{FirstSeen: firstSeenFixed})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestParse_NotAFeed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := Parse(Config{URL: "https://harbourgazette.example/", Name: "x"}, []byte(tt.body), firstSeenFixed)
+			f, err := Parse(Config{URL: "https://harbourgazette.example/", Name: "x"}, []byte(tt.body), ParseOptions{FirstSeen: firstSeenFixed})
 			if err == nil {
 				t.Fatalf("no error; %d articles", len(f.Items))
 			}
@@ -235,13 +235,13 @@ func TestParse_NotAFeed(t *testing.T) {
 
 	t.Run("over 10 MiB", func(t *testing.T) {
 		big := make([]byte, MaxFeedSize+1)
-		_, err := Parse(Config{URL: "https://x.example/", Name: "x"}, big, nil)
+		_, err := Parse(Config{URL: "https://x.example/", Name: "x"}, big, ParseOptions{})
 		if !errors.Is(err, ErrTooLarge) {
 			t.Errorf("error %v, want ErrTooLarge", err)
 		}
 	})
 	t.Run("bad name", func(t *testing.T) {
-		_, err := Parse(Config{URL: "https://x.example/", Name: "my feed/1"}, wordpress, nil)
+		_, err := Parse(Config{URL: "https://x.example/", Name: "my feed/1"}, wordpress, ParseOptions{})
 		if err == nil || !strings.Contains(err.Error(), "letters, digits") {
 			t.Errorf("error %v, want the name refused", err)
 		}
@@ -261,7 +261,7 @@ func parseOne(t *testing.T, cfg Config, body []byte) (*syndicate.Article, []erro
 	if cfg.Name == "" {
 		cfg.Name = "site"
 	}
-	f, err := Parse(cfg, body, firstSeenFixed)
+	f, err := Parse(cfg, body, ParseOptions{FirstSeen: firstSeenFixed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,10 +420,10 @@ func TestParse_Fields(t *testing.T) {
 	t.Run("first seen per ID", func(t *testing.T) {
 		var asked []string
 		items := `<item><title>X</title><guid>a</guid></item><item><title>X again</title><guid>a</guid></item><item><guid>empty</guid></item><item><title>Y</title><guid>b</guid></item>`
-		f, err := Parse(Config{URL: "https://site.example/feed", Name: "site"}, rssFeed("", items), func(id string) time.Time {
+		f, err := Parse(Config{URL: "https://site.example/feed", Name: "site"}, rssFeed("", items), ParseOptions{FirstSeen: func(id string) time.Time {
 			asked = append(asked, id)
 			return seenAt.Add(time.Duration(len(asked)) * time.Hour)
-		})
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -463,7 +463,7 @@ func TestParse_Fields(t *testing.T) {
 	})
 	t.Run("item over 1 MiB of text", func(t *testing.T) {
 		big := strings.Repeat("<p>"+strings.Repeat("word ", 200)+"</p>", 1100)
-		f, err := Parse(Config{URL: "https://site.example/", Name: "site"}, rssFeed("", `<item><title>X</title><guid>g</guid><content:encoded><![CDATA[`+big+`]]></content:encoded></item>`), nil)
+		f, err := Parse(Config{URL: "https://site.example/", Name: "site"}, rssFeed("", `<item><title>X</title><guid>g</guid><content:encoded><![CDATA[`+big+`]]></content:encoded></item>`), ParseOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -476,7 +476,7 @@ func TestParse_Fields(t *testing.T) {
 		for i := range MaxItems + 5 {
 			fmt.Fprintf(&items, "<item><title>T%d</title><guid>g%d</guid></item>", i, i)
 		}
-		f, err := Parse(Config{URL: "https://site.example/", Name: "site"}, rssFeed("", items.String()), nil)
+		f, err := Parse(Config{URL: "https://site.example/", Name: "site"}, rssFeed("", items.String()), ParseOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
