@@ -95,6 +95,23 @@ type ServerInfo struct {
 	SeenAt time.Time
 }
 
+// FeedState is what the state keeps of a feed between fetches.
+type FeedState struct {
+	URL string
+	// ETag and LastModified are the last answer's, for a conditional GET.
+	ETag, LastModified string
+	// FetchedAt is the last fetch that worked; zero means never, and the
+	// next one that works adopts the feed's items.
+	FetchedAt time.Time
+	// AdoptedAt is when the items in the feed at its first fetch were
+	// recorded as done (all but the newest backfill).
+	AdoptedAt time.Time
+	// RetryAt is when the server said to come back (Retry-After).
+	RetryAt time.Time
+	// Problem is the last fetch's error ("" when it worked).
+	Problem string
+}
+
 // Thread is the chain of posts made for one article.
 type Thread struct {
 	ArticleID string

@@ -165,27 +165,32 @@ func (s *DB) RetryArticle(ctx context.Context, articleID string) (bool, error) {
 // and how many for the digest.
 func (s *DB) AdoptArticles(ctx context.Context, articles []*syndicate.Article) (posts, mailed int, err error) {
 	err = s.tx(ctx, func(t txn) error {
-		posts, mailed = 0, 0
-		now := s.stamp()
-		for _, a := range articles {
-			n, err := t.count(ctx, `INSERT INTO digest_skips (article_id, digest_id, reason, at)
-				SELECT ?, NULL, ?, ? WHERE NOT EXISTS (SELECT 1 FROM digest_articles WHERE article_id = ?)
-				ON CONFLICT (article_id) DO NOTHING`, a.ID, skipAdopted, now, a.ID)
-			if err != nil {
-				return err
-			}
-			mailed += n
-			n, err = t.count(ctx, `INSERT INTO articles (id, state, hash, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-				a.ID, syndicate.StateAdopted, a.Hash, now)
-			if err != nil {
-				return err
-			}
-			posts += n
-		}
-		return nil
+		posts, mailed, err = s.adopt(ctx, t, articles)
+		return err
 	})
 	if err != nil {
 		return 0, 0, err
+	}
+	return posts, mailed, nil
+}
+
+// adopt is AdoptArticles inside a transaction.
+func (s *DB) adopt(ctx context.Context, t txn, articles []*syndicate.Article) (posts, mailed int, err error) {
+	now := s.stamp()
+	for _, a := range articles {
+		n, err := t.count(ctx, `INSERT INTO digest_skips (article_id, digest_id, reason, at)
+			SELECT ?, NULL, ?, ? WHERE NOT EXISTS (SELECT 1 FROM digest_articles WHERE article_id = ?)
+			ON CONFLICT (article_id) DO NOTHING`, a.ID, skipAdopted, now, a.ID)
+		if err != nil {
+			return 0, 0, err
+		}
+		mailed += n
+		n, err = t.count(ctx, `INSERT INTO articles (id, state, hash, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			a.ID, syndicate.StateAdopted, a.Hash, now)
+		if err != nil {
+			return 0, 0, err
+		}
+		posts += n
 	}
 	return posts, mailed, nil
 }

@@ -90,6 +90,35 @@ var migrations = []func(tx *sql.Tx) error{
 		ALTER TABLE digests ADD COLUMN omitted INTEGER NOT NULL DEFAULT 0;`)
 		return err
 	},
+
+	// 3: feeds — what the last fetch of each said (for a conditional GET
+	// and Retry-After) and every item seen, as the article it became, so
+	// that dry runs, status and the digest see items the feed has moved
+	// past.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		CREATE TABLE feeds (
+			name          TEXT PRIMARY KEY,
+			url           TEXT NOT NULL,
+			etag          TEXT NOT NULL DEFAULT '',
+			last_modified TEXT NOT NULL DEFAULT '',
+			fetched_at    TEXT,                      -- the last fetch that worked; NULL: never (the next one adopts)
+			adopted_at    TEXT,                      -- when its first items were recorded as done
+			retry_at      TEXT,                      -- not before (a 429's or 503's Retry-After)
+			problem       TEXT NOT NULL DEFAULT '',  -- the last fetch's error
+			updated_at    TEXT NOT NULL
+		);
+		CREATE TABLE feed_items (
+			id         TEXT PRIMARY KEY,
+			feed       TEXT NOT NULL,
+			url        TEXT NOT NULL DEFAULT '',
+			hash       TEXT NOT NULL,
+			first_seen TEXT NOT NULL,
+			article    TEXT NOT NULL                 -- the article it became, JSON
+		);
+		CREATE INDEX feed_items_feed ON feed_items (feed);`)
+		return err
+	},
 }
 
 // schemaVersion is the meta key of the schema version.

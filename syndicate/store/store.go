@@ -68,6 +68,21 @@ type Store interface {
 	// many were adopted for posting and how many for the digest.
 	AdoptArticles(ctx context.Context, articles []*syndicate.Article) (posts, mailed int, err error)
 
+	// Feeds and their items (feeds.go).
+
+	// FeedStates returns what is kept of every feed, by name.
+	FeedStates(ctx context.Context) (map[string]syndicate.FeedState, error)
+	// FeedItems returns every feed item kept, as the article it became,
+	// with ModTime the time it was first seen.
+	FeedItems(ctx context.Context) ([]*syndicate.Article, error)
+	// RecordFetch keeps, in one transaction, a fetch of a feed: its
+	// state, and its items (a new one first seen now; a known one keeps
+	// its first-seen time and is replaced when its hash changed). The
+	// items in adopt are recorded as posted and mailed, as
+	// AdoptArticles does, in the same transaction: a crash can never
+	// leave a newly added feed's items recorded but not adopted.
+	RecordFetch(ctx context.Context, name string, st syndicate.FeedState, items, adopt []*syndicate.Article) error
+
 	// Digests and their deliveries (digests.go).
 
 	// DigestedArticles returns the IDs of the articles in any digest, sent

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -203,8 +204,8 @@ func TestOpen_MigratesFromVersion1(t *testing.T) {
 	st := open(t, path)
 	defer st.Close()
 
-	if got := schemaVersion(t, raw(t, path)); got != "2" {
-		t.Errorf("schema version = %s, want 2", got)
+	if got, want := schemaVersion(t, raw(t, path)), strconv.Itoa(store.SchemaVersion); got != want {
+		t.Errorf("schema version = %s, want %s", got, want)
 	}
 	records, err := st.ArticleRecords(ctx)
 	if err != nil {
@@ -298,7 +299,7 @@ func TestOpen_MigratesFromVersion1(t *testing.T) {
 	// Opening again changes nothing, and the schema is a new state's.
 	open2 := open(t, path)
 	open2.Close()
-	if got := schemaVersion(t, raw(t, path)); got != "2" {
+	if got := schemaVersion(t, raw(t, path)); got != strconv.Itoa(store.SchemaVersion) {
 		t.Errorf("schema version after a second open = %s", got)
 	}
 	fresh := statePath(t)
@@ -659,7 +660,7 @@ func TestOpen_PathsThatLookLikeURIs(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Close()
-		if v := schemaVersion(t, raw(t, path)); v != "2" {
+		if v := schemaVersion(t, raw(t, path)); v != strconv.Itoa(store.SchemaVersion) {
 			t.Errorf("%s: schema version %q", path, v)
 		}
 		ro, err := store.OpenReadOnly(ctx, path, store.Options{})

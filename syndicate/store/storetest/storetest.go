@@ -63,6 +63,8 @@ var tests = []struct {
 	{"FailArticle_EditedFileIsPlannedAgain", testFailThenEdit},
 	{"RetryArticle_OnlyFailed", testRetryOnlyFailed},
 	{"AdoptArticles", testAdoptArticles},
+	{"RecordFetch_ItemsAndStates", testRecordFetch},
+	{"RecordFetch_AdoptsInTheSameTransaction", testRecordFetchAdopts},
 	{"CreateDigest", testCreateDigest},
 	{"CreateDigest_IsOneTransaction", testCreateDigestAtomic},
 	{"CreateDigest_IDsFollowEachOther", testDigestIDs},
@@ -440,6 +442,85 @@ func testAdoptArticles(t *testing.T, e *env) {
 	}
 	if r := e.record(t, "unmailed"); r.State != syndicate.StatePosted {
 		t.Errorf("a posted article became %q", r.State)
+	}
+}
+
+func feedItem(id, hash string, seen time.Time) *syndicate.Article {
+	return &syndicate.Article{ID: id, Title: "Item " + id, URL: "https://feed.example/" + id, Hash: hash, ModTime: seen,
+		Date: seen, Source: "feed:news", KeyPoints: []string{"A point."}, Image: &syndicate.Image{URL: "https://feed.example/" + id + ".jpg", Alt: "alt"}}
+}
+
+func testRecordFetch(t *testing.T, e *env) {
+	states, err := e.st.FeedStates(e.ctx)
+	ok(t, err)
+	if len(states) != 0 {
+		t.Errorf("a new state has feeds: %v", states)
+	}
+	seen := e.clock.Now().Add(-time.Hour)
+	st := syndicate.FeedState{URL: "https://feed.example/rss", ETag: `"v1"`, LastModified: "Mon, 30 Nov 2026 08:00:00 GMT", FetchedAt: e.clock.Now(), AdoptedAt: e.clock.Now()}
+	ok(t, e.st.RecordFetch(e.ctx, "news", st, []*syndicate.Article{feedItem("news-a", "h1", seen), feedItem("news-b", "h1", seen.Add(time.Minute))}, nil))
+	states, err = e.st.FeedStates(e.ctx)
+	ok(t, err)
+	got := states["news"]
+	if got.URL != st.URL || got.ETag != st.ETag || got.LastModified != st.LastModified || !got.RetryAt.IsZero() || got.Problem != "" {
+		t.Errorf("FeedStates = %+v, want %+v", got, st)
+	}
+	sameTime(t, "FetchedAt", got.FetchedAt, st.FetchedAt)
+	sameTime(t, "AdoptedAt", got.AdoptedAt, st.AdoptedAt)
+
+	list, err := e.st.FeedItems(e.ctx)
+	ok(t, err)
+	if len(list) != 2 || list[0].ID != "news-a" || list[1].ID != "news-b" {
+		t.Fatalf("FeedItems = %v", list)
+	}
+	a := list[0]
+	if a.Title != "Item news-a" || a.Source != "feed:news" || a.Image == nil || a.Image.URL != "https://feed.example/news-a.jpg" || len(a.KeyPoints) != 1 {
+		t.Errorf("the item came back as %+v", a)
+	}
+	sameTime(t, "first seen", a.ModTime, seen)
+
+	// Seen again, later, edited: the text is replaced, the first-seen
+	// time kept. A fetch that failed keeps its problem and Retry-After.
+	e.clock.Advance(time.Hour)
+	edited := feedItem("news-a", "h2", e.clock.Now())
+	edited.Title = "Edited"
+	failed := st
+	failed.Problem, failed.RetryAt = "HTTP 503", e.clock.Now().Add(10*time.Minute)
+	ok(t, e.st.RecordFetch(e.ctx, "news", failed, []*syndicate.Article{edited}, nil))
+	list, err = e.st.FeedItems(e.ctx)
+	ok(t, err)
+	if len(list) != 2 || list[0].Title != "Edited" || list[0].Hash != "h2" {
+		t.Errorf("after an edit: %+v", list[0])
+	}
+	sameTime(t, "first seen after an edit", list[0].ModTime, seen)
+	states, err = e.st.FeedStates(e.ctx)
+	ok(t, err)
+	if got := states["news"]; got.Problem != "HTTP 503" {
+		t.Errorf("the problem was not kept: %+v", got)
+	} else {
+		sameTime(t, "RetryAt", got.RetryAt, failed.RetryAt)
+	}
+}
+
+func testRecordFetchAdopts(t *testing.T, e *env) {
+	now := e.clock.Now()
+	old1, old2, fresh := feedItem("news-old1", "h", now), feedItem("news-old2", "h", now), feedItem("news-new", "h", now)
+	st := syndicate.FeedState{URL: "https://feed.example/rss", FetchedAt: now, AdoptedAt: now}
+	ok(t, e.st.RecordFetch(e.ctx, "news", st, []*syndicate.Article{old1, old2, fresh}, []*syndicate.Article{old1, old2}))
+	for _, id := range []string{"news-old1", "news-old2"} {
+		if r := e.record(t, id); r.State != syndicate.StateAdopted {
+			t.Errorf("%s is %q, want adopted", id, r.State)
+		}
+	}
+	records, err := e.st.ArticleRecords(e.ctx)
+	ok(t, err)
+	if _, known := records["news-new"]; known {
+		t.Error("the backfilled item was adopted")
+	}
+	done, err := e.st.DigestedArticles(e.ctx)
+	ok(t, err)
+	if !done["news-old1"] || !done["news-old2"] || done["news-new"] {
+		t.Errorf("DigestedArticles = %v", done)
 	}
 }
 
