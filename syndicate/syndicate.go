@@ -39,6 +39,9 @@ type Article struct {
 	Source string
 }
 
+// FromFeed reports whether the article is a feed's item.
+func (a *Article) FromFeed() bool { return strings.HasPrefix(a.Source, "feed:") }
+
 // When is the time the article is ordered by: its front-matter date, or the
 // file's modification time when it has none.
 func (a *Article) When() time.Time {

@@ -50,9 +50,10 @@ func Classify(a *syndicate.Article, r syndicate.ArticleRecord, known bool, now t
 		return Failed
 	case !a.Date.IsZero() && a.Date.After(now):
 		return Waiting
-	case settle > 0 && !a.ModTime.IsZero() && now.Sub(a.ModTime) < settle && a.ModTime.Sub(now) < settle:
+	case settle > 0 && !a.FromFeed() && !a.ModTime.IsZero() && now.Sub(a.ModTime) < settle && a.ModTime.Sub(now) < settle:
 		// (A modification time far in the future — a wrong clock, a
-		// touched file — does not hold the article back for ever.)
+		// touched file — does not hold the article back for ever. A
+		// feed's item is never half written: it does not settle.)
 		return Settling
 	}
 	return Pending
