@@ -118,9 +118,11 @@ type FeedState struct {
 // Thread is the chain of posts made for one article.
 type Thread struct {
 	ArticleID string
-	Title     string
-	URL       string
-	Posts     []Post
+	// Source is the article's: "folder", or "feed:<name>".
+	Source string
+	Title  string
+	URL    string
+	Posts  []Post
 }
 
 // Post is one status of a thread.
@@ -136,6 +138,7 @@ type Post struct {
 
 // Media is an attachment of a post.
 type Media struct {
+	// File is the picture's file, or for a feed item its http(s) URL.
 	File        string
 	Description string
 }

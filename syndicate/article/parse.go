@@ -105,7 +105,7 @@ func Parse(path string, data []byte, opts Options) (*syndicate.Article, error) {
 		return fail(1, "empty article")
 	}
 
-	a := &syndicate.Article{ID: ID(path), Path: path, Hash: hex.EncodeToString(sum[:16])}
+	a := &syndicate.Article{ID: ID(path), Path: path, Hash: hex.EncodeToString(sum[:16]), Source: "folder"}
 	if a.ID == "" {
 		return fail(1, "file name gives an empty article ID")
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime/pprof"
 	"sort"
@@ -20,10 +21,13 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/config"
 	"github.com/syndicate-bot/syndicate/syndicate/digest"
+	"github.com/syndicate-bot/syndicate/syndicate/feed"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/keypoints"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
+	"github.com/syndicate-bot/syndicate/syndicate/source"
+	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
@@ -119,6 +123,12 @@ type app struct {
 	keypoints  *keypoints.Extractor
 	// articleCache keeps the articles between the daemon's ticks.
 	articleCache *article.Cache
+	// liveFeeds are the daemon's feeds, kept for its life; feedFetcher
+	// fetches feeds and their pictures.
+	liveFeeds   *source.Feeds
+	feedFetcher *feed.Fetcher
+	// offline (--offline) makes a dry run fetch no feed.
+	offline bool
 	// settle is how long a changed article file rests before it is
 	// taken: the daemon's articles_settle; 0 for a command run by hand,
 	// which takes files as they are.
@@ -259,13 +269,72 @@ func (a *app) load() error {
 	return nil
 }
 
-// articles reads the articles folder. Problems are returned, not fatal.
-func (a *app) articles() (article.Set, error) {
-	set, err := article.LoadDir(a.cfg.ArticlesDir, article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location(), Extract: a.extractor(), MediaDirs: a.cfg.MediaDirs, Cache: a.articleCache})
-	if err != nil {
-		return set, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("articles_dir")), err)}
+// articles reads every source — the folder, then the feeds — as one set
+// (see package source). st is the state (nil when there is none yet): it
+// keeps the feeds' items, and decides which of two articles with one link
+// stays. mode is how the feeds are read: Live fetches and records, Dry
+// fetches only, Offline uses what the state saw. Problems are returned,
+// not fatal.
+func (a *app) articles(ctx context.Context, st store.Store, mode source.Mode) (article.Set, error) {
+	folder := &source.Folder{Dir: a.cfg.ArticlesDir, Options: article.Options{BaseURL: a.cfg.BaseURL, Location: a.cfg.Location(), Extract: a.extractor(), MediaDirs: a.cfg.MediaDirs, Cache: a.articleCache}}
+	sources := []source.Source{folder}
+	claimed := func(string) bool { return false }
+	if len(a.cfg.Feeds) > 0 {
+		sources = append(sources, a.feedSource(st, mode))
+		if st != nil {
+			records, err := st.ArticleRecords(ctx)
+			if err != nil {
+				return article.Set{}, err
+			}
+			digested, err := st.DigestedArticles(ctx)
+			if err != nil {
+				return article.Set{}, err
+			}
+			claimed = func(id string) bool { _, known := records[id]; return known || digested[id] }
+		}
 	}
-	return set, nil
+	set, err := source.Gather(ctx, sources, claimed)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "folder: ") {
+			return article.Set{}, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir (%s:%d): %w", a.cfg.Path, max(1, a.cfg.Line("articles_dir")), errors.Unwrap(err))}
+		}
+		return article.Set{}, err
+	}
+	for _, n := range set.Notes {
+		a.log.Info(text.OneLine(n))
+	}
+	return article.Set{Articles: set.Articles, Problems: set.Problems}, nil
+}
+
+// feedSource is the configured feeds as a source. The daemon keeps one
+// for its life (key points extracted once per item, one fetch at a time,
+// each feed's every kept to); a command makes its own.
+func (a *app) feedSource(st store.Store, mode source.Mode) *source.Feeds {
+	if a.liveFeeds != nil && mode == source.Live {
+		return a.liveFeeds
+	}
+	f := &source.Feeds{Fetcher: a.fetcher(), Mode: mode, Extract: a.extractor(), Now: a.env.Now, Log: a.log}
+	if st != nil {
+		f.State = st
+	}
+	for _, fc := range a.cfg.Feeds {
+		f.List = append(f.List, source.FeedConfig{Config: fc.FeedConfig(), Backfill: fc.Backfill, Every: fc.Every.D()})
+	}
+	return f
+}
+
+// fetcher gets feeds and their pictures (one per process: it keeps its
+// connections).
+func (a *app) fetcher() *feed.Fetcher {
+	if a.feedFetcher == nil {
+		a.feedFetcher = &feed.Fetcher{Now: a.env.Now}
+		for _, fc := range a.cfg.Feeds {
+			if u, err := url.Parse(fc.URL); err == nil {
+				a.feedFetcher.TrustedHosts = append(a.feedFetcher.TrustedHosts, u.Host)
+			}
+		}
+	}
+	return a.feedFetcher
 }
 
 // extractor chooses key points for articles without any. It loads the
@@ -294,14 +363,47 @@ func (a *app) printProblems(problems []error) {
 	}
 }
 
-// images opens the folders pictures may be read from.
-func (a *app) images() (*files.Images, error) {
+// pictures opens where pictures come from: the folders pictures may be
+// read from, and for a feed item's picture (an http(s) URL) the feeds'
+// fetcher — none with --offline.
+func (a *app) pictures(ctx context.Context) (*pictures, error) {
 	im, err := files.OpenImages(append([]string{a.cfg.ArticlesDir}, a.cfg.MediaDirs...)...)
 	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("articles_dir or media_dirs (%s): %w", a.cfg.Path, err)}
 	}
-	return im, nil
+	p := &pictures{ctx: ctx, files: im}
+	if !a.offline {
+		p.fetch = a.fetcher()
+	}
+	return p, nil
 }
+
+// pictures reads a post's picture: a file inside the allowed folders, or
+// a feed item's picture by its URL, under the same limits.
+type pictures struct {
+	ctx   context.Context
+	files *files.Images
+	fetch *feed.Fetcher // nil: URLs are not fetched
+}
+
+func (p *pictures) Read(src string, limit int64) (files.Image, error) {
+	if !strings.HasPrefix(src, "https://") && !strings.HasPrefix(src, "http://") {
+		return p.files.Read(src, limit)
+	}
+	if p.fetch == nil {
+		return files.Image{}, fmt.Errorf("%s: not fetched (--offline)", src)
+	}
+	img, err := p.fetch.FetchImage(p.ctx, src)
+	if err != nil {
+		return files.Image{}, err
+	}
+	if int64(len(img.Data)) > limit {
+		return files.Image{}, &files.Problem{Path: src, Reason: fmt.Sprintf("is %d bytes, over the %d-byte limit", len(img.Data), limit), Err: files.ErrTooLarge}
+	}
+	return img, nil
+}
+
+func (p *pictures) Close() error { return p.files.Close() }
 
 // dryRunLimits are the limits a dry run composes with, which opens no
 // connection: what the last live run learned of the server (kept in the

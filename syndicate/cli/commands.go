@@ -9,6 +9,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mastodon"
+	"github.com/syndicate-bot/syndicate/syndicate/source"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
@@ -40,12 +41,13 @@ func (a *app) mastodonClient() *mastodon.Client {
 
 // post posts the pending threads, or shows them with --dry-run.
 func (a *app) post(ctx context.Context, args []string) error {
-	fs := a.flags("post", "[--dry-run [--json] [--all]] [--retry ID] [--mark-posted]")
+	fs := a.flags("post", "[--dry-run [--json] [--all] [--offline]] [--retry ID] [--mark-posted]")
 	dryRun := fs.Bool("dry-run", false, "show the threads that would be posted now; send and record nothing")
 	asJSON := fs.Bool("json", false, "with --dry-run: print one JSON document")
 	all := fs.Bool("all", false, "with --dry-run: show every pending thread, not only this run's (mastodon.max_threads_per_run)")
 	retry := fs.String("retry", "", "make the failed article `ID` pending again, then post")
 	markPosted := fs.Bool("mark-posted", false, "record every current article as posted without posting (adopting an existing archive)")
+	fs.BoolVar(&a.offline, "offline", false, "with --dry-run: fetch no feed, show their items as the state last saw them")
 	if help, err := a.parse(fs, args); help || err != nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func (a *app) post(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeState()
-	set, err := a.articles()
+	set, err := a.articles(ctx, st, source.Live)
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,7 @@ func (a *app) post(ctx context.Context, args []string) error {
 
 // postWith runs the post job on an open state and reports it.
 func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicate.Article, problems []error) error {
-	images, err := a.images()
+	images, err := a.pictures(ctx)
 	if err != nil {
 		return err
 	}

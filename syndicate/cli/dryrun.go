@@ -18,6 +18,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
 	"github.com/syndicate-bot/syndicate/syndicate/preview"
+	"github.com/syndicate-bot/syndicate/syndicate/source"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/subscriber"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
@@ -38,20 +39,29 @@ type view struct {
 	idSecret     []byte
 }
 
+// readView reads what a dry run shows: every source (the feeds fetched,
+// or with --offline as the state last saw them) and the state, which it
+// never writes.
 func (a *app) readView(ctx context.Context) (view, error) {
 	var v view
 	var err error
-	if v.set, err = a.articles(); err != nil {
-		return v, err
+	mode := source.Dry
+	if a.offline {
+		mode = source.Offline
 	}
 	st, err := store.OpenReadOnly(ctx, a.cfg.State, store.Options{Now: a.env.Now})
 	if errors.Is(err, store.ErrNoState) {
-		return v, nil // nothing was posted or mailed yet
+		// Nothing was posted or mailed yet.
+		v.set, err = a.articles(ctx, nil, mode)
+		return v, err
 	}
 	if err != nil {
 		return v, fmt.Errorf("state (%s): %w", a.cfg.State, err)
 	}
 	defer st.Close()
+	if v.set, err = a.articles(ctx, st, mode); err != nil {
+		return v, err
+	}
 	if v.records, err = st.ArticleRecords(ctx); err != nil {
 		return v, err
 	}
@@ -129,7 +139,17 @@ func (a *app) check(ctx context.Context, args []string) error {
 	for _, w := range store.Exposed(a.cfg.State) {
 		fmt.Fprintf(a.env.Stderr, "warning: state: %s (it holds the unsubscribe key and every reader's address)\n", text.Terminal(w))
 	}
-	fmt.Fprintf(a.env.Stdout, "%d article(s) read, %d subscriber(s), %d problem(s)\n", len(set.Articles), readers, len(problems))
+	fromFeeds := 0
+	for _, art := range set.Articles {
+		if art.FromFeed() {
+			fromFeeds++
+		}
+	}
+	feeds := ""
+	if len(a.cfg.Feeds) > 0 {
+		feeds = fmt.Sprintf(" (%d from %d feed(s))", fromFeeds, len(a.cfg.Feeds))
+	}
+	fmt.Fprintf(a.env.Stdout, "%d article(s) read%s, %d subscriber(s), %d problem(s)\n", len(set.Articles), feeds, readers, len(problems))
 	if len(problems) > 0 {
 		return ErrPartial
 	}
@@ -139,6 +159,7 @@ func (a *app) check(ctx context.Context, args []string) error {
 // threadJSON is one thread of "post --dry-run --json".
 type threadJSON struct {
 	Article   string     `json:"article"`
+	Source    string     `json:"source"` // "folder", or "feed:<name>"
 	Title     string     `json:"title"`
 	URL       string     `json:"url"`
 	Extracted bool       `json:"key_points_extracted,omitempty"` // chosen by the extractor
@@ -210,7 +231,7 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			Problems      []string     `json:"problems"`
 		}{MaxCharacters: lim.MaxCharacters, Counting: lim.Counting, CountingNote: note, Threads: []threadJSON{}, Problems: []string{}}
 		for _, t := range threads {
-			tj := threadJSON{Article: t.ArticleID, Title: t.Title, URL: t.URL, Extracted: extracted[t.ArticleID]}
+			tj := threadJSON{Article: t.ArticleID, Source: sourceOf(t), Title: t.Title, URL: t.URL, Extracted: extracted[t.ArticleID]}
 			for _, p := range t.Posts {
 				pj := postJSON{Text: p.Text, Length: p.Length, Visibility: p.Visibility, Language: p.Language, ContentWarning: p.ContentWarning, Media: []mediaJSON{}}
 				for _, m := range p.Media {
@@ -249,6 +270,14 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 	return nil
 }
 
+// sourceOf names where a thread's article came from.
+func sourceOf(t syndicate.Thread) string {
+	if t.Source == "" {
+		return "folder"
+	}
+	return t.Source
+}
+
 // countErrors counts the problems that belong to articles in list.
 func countErrors(problems []error, list []*syndicate.Article) int {
 	paths := map[string]bool{}
@@ -279,7 +308,10 @@ func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, counting s
 		if extracted[t.ArticleID] {
 			note = "; key points chosen by the extractor"
 		}
-		fmt.Fprintf(w, "\n=== %s (%d posts%s)\n", text.Terminal(t.ArticleID), len(t.Posts), note)
+		if src := sourceOf(t); src != "folder" {
+			note += "; from " + src
+		}
+		fmt.Fprintf(w, "\n=== %s (%d posts%s)\n", text.Terminal(t.ArticleID), len(t.Posts), text.Terminal(note))
 		for i, p := range t.Posts {
 			fmt.Fprintf(w, "--- post %d/%d · %s", i+1, len(t.Posts), p.Visibility)
 			if p.Language != "" {
@@ -459,8 +491,9 @@ func writeDigestFiles(dir string, pd *pendingDigest) error {
 
 // preview writes the HTML preview page.
 func (a *app) preview(ctx context.Context, args []string) error {
-	fs := a.flags("preview", "[--out DIR]")
+	fs := a.flags("preview", "[--out DIR] [--offline]")
 	out := fs.String("out", "preview", "the folder to write index.html into")
+	fs.BoolVar(&a.offline, "offline", false, "fetch no feed: show their items as the state last saw them")
 	if help, err := a.parse(fs, args); help || err != nil {
 		return err
 	}
@@ -490,7 +523,7 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		Generated: a.env.Now().In(a.cfg.Location()).Format("2006-01-02 15:04 MST"),
 	}
 	page.Initial = strings.ToUpper(string([]rune(page.Account)[:1]))
-	images, err := a.images()
+	images, err := a.pictures(ctx)
 	if err != nil {
 		return err
 	}

@@ -19,17 +19,19 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mail"
+	"github.com/syndicate-bot/syndicate/syndicate/source"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/unsubscribe"
 )
 
 // digest mails the pending digest, or shows it with --dry-run.
 func (a *app) digest(ctx context.Context, args []string) error {
-	fs := a.flags("digest", "[--dry-run [--json] [--out DIR]] [--retry-failed]")
+	fs := a.flags("digest", "[--dry-run [--json] [--out DIR] [--offline]] [--retry-failed]")
 	dryRun := fs.Bool("dry-run", false, "show the digest that would be sent now; send and record nothing")
 	asJSON := fs.Bool("json", false, "with --dry-run: print one JSON document")
 	out := fs.String("out", "", "with --dry-run: write digest.eml, digest.html and digest.txt as the first reader would get them")
 	retryFailed := fs.Bool("retry-failed", false, "send the last digest again to its permanently failed readers only")
+	fs.BoolVar(&a.offline, "offline", false, "with --dry-run: fetch no feed, show their items as the state last saw them")
 	if help, err := a.parse(fs, args); help || err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func (a *app) sendDigest(ctx context.Context, st store.Store, retryFailed bool) 
 	if err != nil {
 		return err
 	}
-	set, err := a.articles()
+	set, err := a.articles(ctx, st, source.Live)
 	if err != nil {
 		return err
 	}

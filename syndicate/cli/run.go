@@ -14,6 +14,7 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/metrics"
 	"github.com/syndicate-bot/syndicate/syndicate/schedule"
+	"github.com/syndicate-bot/syndicate/syndicate/source"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 )
 
@@ -22,8 +23,9 @@ import (
 // endpoints, and a clean stop on SIGINT/SIGTERM. Everything that can be
 // wrong with the config or the templates stops it here, before any job.
 func (a *app) run(ctx context.Context, args []string) error {
-	fs := a.flags("run", "[--dry-run]")
+	fs := a.flags("run", "[--dry-run [--offline]]")
 	dryRun := fs.Bool("dry-run", false, "run the schedule but only log what each tick would post and mail")
+	fs.BoolVar(&a.offline, "offline", false, "with --dry-run: fetch no feed, use their items as the state last saw them")
 	if help, err := a.parse(fs, args); help || err != nil {
 		return err
 	}
@@ -78,6 +80,12 @@ func (a *app) run(ctx context.Context, args []string) error {
 			return err
 		}
 		defer closeState()
+		if len(a.cfg.Feeds) > 0 {
+			// One set of feeds for the daemon's life: each feed's every is
+			// kept to, and an item's key points are chosen once.
+			a.liveFeeds = a.feedSource(st, source.Live)
+			a.liveFeeds.RespectEvery = true
+		}
 	}
 
 	opts := daemon.Options{
@@ -166,7 +174,7 @@ func (a *app) unfinishedThreads(ctx context.Context, st store.Store) (string, er
 	if posting == 0 {
 		return "", nil
 	}
-	set, err := a.articles()
+	set, err := a.articles(ctx, st, source.Offline)
 	if err != nil {
 		return "", err
 	}
@@ -223,7 +231,7 @@ func (a *app) catchUp(ctx context.Context, st store.Store) (bool, string) {
 
 // postTick is one scheduled post run.
 func (a *app) postTick(ctx context.Context, st store.Store) error {
-	set, err := a.articles()
+	set, err := a.articles(ctx, st, source.Live)
 	if err != nil {
 		return err
 	}

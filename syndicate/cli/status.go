@@ -47,6 +47,7 @@ func (a *app) status(ctx context.Context, args []string) error {
 	if err := a.load(); err != nil {
 		return err
 	}
+	a.offline = true // status reads the state: the feeds' items as last seen
 	v, err := a.readView(ctx)
 	if err != nil {
 		return err

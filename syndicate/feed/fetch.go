@@ -110,6 +110,11 @@ type Fetcher struct {
 	// the bot's own /metrics). Feeds themselves are named by the
 	// operator and may be anywhere. Applies only when Client is nil.
 	AllowPrivateImages bool
+	// TrustedHosts are hosts (as in a URL: "news.example.org" or
+	// "127.0.0.1:8080") whose pictures may be at any address: the
+	// configured feeds' own, named by the operator like the feeds (an
+	// intranet CMS). Applies only when Client is nil.
+	TrustedHosts []string
 	// Now is the clock Retry-After dates are read against (nil: time.Now).
 	Now func() time.Time
 
@@ -308,7 +313,12 @@ func (f *Fetcher) FetchImage(ctx context.Context, imageURL string) (files.Image,
 	if err != nil {
 		return files.Image{}, err
 	}
-	_, client := f.clients()
+	feeds, client := f.clients()
+	for _, h := range f.TrustedHosts {
+		if strings.EqualFold(h, u.Host) {
+			client = feeds
+		}
+	}
 	header := http.Header{}
 	header.Set("Accept", "image/avif, image/webp, image/png, image/jpeg, image/gif;q=0.9, */*;q=0.5")
 	limit := f.MaxImageBytes

@@ -495,6 +495,16 @@ func TestFetcher_FetchImage_PrivateAddresses(t *testing.T) {
 	if hits.Load() != 1 {
 		t.Errorf("%d requests reached the server, want only the feed's", hits.Load())
 	}
+	// A picture on a configured feed's own host may be anywhere; another
+	// host of this machine still may not.
+	host := strings.TrimPrefix(srv.URL, "http://")
+	trusted := &Fetcher{TrustedHosts: []string{host}}
+	if _, err := trusted.FetchImage(context.Background(), srv.URL+"/x.png"); err != nil {
+		t.Errorf("a picture on the feed's host: %v", err)
+	}
+	if _, err := trusted.FetchImage(context.Background(), strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)+"/x.png"); !errors.Is(err, ErrRefused) {
+		t.Errorf("a picture on another host of this machine: %v, want ErrRefused", err)
+	}
 }
 
 func TestPublic(t *testing.T) {

@@ -35,6 +35,7 @@ type Page struct {
 // Thread is one article's thread as drawn.
 type Thread struct {
 	ArticleID string
+	Source    string // "feed:<name>"; "" for the folder
 	Title     string
 	URL       string
 	Posts     []Post
@@ -143,6 +144,9 @@ func (in *Inliner) URI(path string) htmltemplate.URL {
 // outside the allowed folders, shows as a missing picture.
 func FromThread(t syndicate.Thread, limit int, in *Inliner) Thread {
 	out := Thread{ArticleID: t.ArticleID, Title: t.Title, URL: t.URL}
+	if t.Source != "folder" {
+		out.Source = t.Source
+	}
 	for i, p := range t.Posts {
 		level := "ok"
 		switch {

@@ -136,7 +136,7 @@ type feedResult struct {
 func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicate.FeedState, known []*syndicate.Article, now time.Time,
 	extract func([]string, string) []string, log *slog.Logger) feedResult {
 	var r feedResult
-	where := "feed:" + name
+	where := "feed " + name
 	problem := func(format string, args ...any) {
 		r.Problems = append(r.Problems, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
 	}

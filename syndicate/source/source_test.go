@@ -67,7 +67,7 @@ func item(guid string, published time.Time, text string) string {
 }
 
 func (s *site) set(items ...string) { s.mu.Lock(); s.items = items; s.mu.Unlock() }
-func (s *site) counts() (int, int) { s.mu.Lock(); defer s.mu.Unlock(); return s.gets, s.conds }
+func (s *site) counts() (int, int)  { s.mu.Lock(); defer s.mu.Unlock(); return s.gets, s.conds }
 
 func openState(t *testing.T) *store.DB {
 	t.Helper()
@@ -195,7 +195,7 @@ func TestFeeds_BadFeedOthersGoOn(t *testing.T) {
 	if got, want := ids(set.Articles), "Story g, Story h, Story x"; got != want {
 		t.Errorf("articles %s, want %s", got, want)
 	}
-	if len(set.Problems) != 1 || !strings.Contains(set.Problems[0].Error(), "feed:bad: HTTP 503") {
+	if len(set.Problems) != 1 || !strings.Contains(set.Problems[0].Error(), "feed bad: HTTP 503") {
 		t.Fatalf("problems %v", set.Problems)
 	}
 	states, _ := st.FeedStates(context.Background())

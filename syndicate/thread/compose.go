@@ -104,7 +104,7 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	if lang == "" {
 		lang = opts.Language
 	}
-	t := syndicate.Thread{ArticleID: a.ID, Title: a.Title, URL: a.URL}
+	t := syndicate.Thread{ArticleID: a.ID, Source: a.Source, Title: a.Title, URL: a.URL}
 	add := func(text, visibility string) {
 		sfx := suffix(len(t.Posts) + 1)
 		n := withSuffix(text, sfx)
@@ -113,12 +113,16 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		})
 	}
 	add(head, opts.Visibility)
-	if img := a.Image; img != nil && img.Path != "" && lim.MaxMedia > 0 {
+	if img := a.Image; img != nil && (img.Path != "" || img.URL != "") && lim.MaxMedia > 0 {
 		desc := img.Alt
 		if lim.DescriptionLimit > 0 && uniseg.GraphemeClusterCount(desc) > lim.DescriptionLimit {
 			desc = text.Shorten(desc, lim.DescriptionLimit)
 		}
-		t.Posts[0].Media = []syndicate.Media{{File: img.Path, Description: desc}}
+		src := img.Path
+		if src == "" {
+			src = img.URL // a feed item's picture, fetched when the post is sent
+		}
+		t.Posts[0].Media = []syndicate.Media{{File: src, Description: desc}}
 	}
 	for _, parts := range chunks {
 		for _, p := range parts {
