@@ -246,6 +246,16 @@ func TestFeeds_CheckAndBadFeeds(t *testing.T) {
 	if got, want := len(srv.Statuses()), 4+2; got != want { // the folder's article and the good feed's item
 		t.Errorf("%d statuses, want %d", got, want)
 	}
+	// An item edited after it was posted (same GUID, other text) and the
+	// same item again in a reordered feed are never posted again.
+	good.mu.Lock()
+	good.items = nil
+	good.mu.Unlock()
+	good.add("two", time.Now().Add(-2*time.Hour), "A new story.")
+	good.add("one", time.Now().Add(-time.Hour), "A point, corrected.")
+	if r = e.run("post"); len(srv.Statuses()) != 6+2 {
+		t.Errorf("after an edit and a new item: %d statuses, want 8 (only the new item's thread)\n%s", len(srv.Statuses()), r)
+	}
 	// --offline fetches nothing: the good feed's item is in the state.
 	before := good.gets
 	r = e.run("post", "--dry-run", "--offline")
