@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +192,18 @@ func TestDigest_RelayDiesMidSend(t *testing.T) {
 	relay.OnDelivered(nil)
 	if err := relay.Up(); err != nil {
 		t.Fatal(err)
+	}
+	// A dry run says the unfinished digest goes first, to whom it has left.
+	r = e.run("digest", "--dry-run")
+	left := regexp.MustCompile(`Digest 1 is unfinished: its (\d+) reader\(s\) not yet mailed would get it \(2 article\(s\)\)`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || left == nil {
+		t.Fatalf("dry run of an unfinished digest:\n%s", r)
+	}
+	if n, _ := strconv.Atoi(left[1]); n < 200-60-4 || n > 200-60+4 {
+		t.Errorf("the dry run says %d readers are left, want about 140", n)
+	}
+	if r = e.run("digest", "--dry-run", "--json"); !strings.Contains(r.stdout, `"unfinished": {`) || !strings.Contains(r.stdout, `"readers_left": `+left[1]) {
+		t.Errorf("JSON dry run of an unfinished digest:\n%s", r)
 	}
 	r = e.run("digest")
 	if r.code != 0 {

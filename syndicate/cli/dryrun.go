@@ -37,6 +37,15 @@ type view struct {
 	// is the Message-ID secret (nil before the first send).
 	unsubscribed map[string]bool
 	idSecret     []byte
+	// open is the digest a live run would finish first, with the readers
+	// it has left (nil: none).
+	open *openDigest
+}
+
+type openDigest struct {
+	ID       int64 `json:"id"`
+	Articles int   `json:"articles"`
+	Left     int   `json:"readers_left"`
 }
 
 // readView reads what a dry run shows: every source (the feeds fetched,
@@ -76,6 +85,20 @@ func (a *app) readView(ctx context.Context) (view, error) {
 	}
 	if v.idSecret, err = st.Secret(ctx, job.SecretMessageID); err != nil {
 		return v, err
+	}
+	if rec, open, err := st.OpenDigest(ctx); err != nil {
+		return v, err
+	} else if open {
+		od := &openDigest{ID: rec.ID}
+		if od.Left, err = st.CountPending(ctx, rec.ID, job.MaxAttempts); err != nil {
+			return v, err
+		}
+		items, err := st.DigestItems(ctx, rec.ID)
+		if err != nil {
+			return v, err
+		}
+		od.Articles = len(items)
+		v.open = od
 	}
 	if info, ok, err := st.ServerInfo(ctx, a.cfg.Mastodon.Server); err != nil {
 		return v, err
@@ -410,12 +433,13 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 	a.printProblems(pd.Skipped)
 	if asJSON {
 		out := struct {
-			Subject  string                 `json:"subject"`
-			Articles []syndicate.DigestItem `json:"articles"`
-			Readers  int                    `json:"readers"`
-			Problems []string               `json:"problems"`
-			Skipped  []string               `json:"skipped_rows"`
-		}{Subject: pd.Message.Subject, Articles: pd.Digest.Articles, Readers: pd.Readers, Problems: []string{}, Skipped: []string{}}
+			Unfinished *openDigest            `json:"unfinished,omitempty"` // finished first, before a new one
+			Subject    string                 `json:"subject"`
+			Articles   []syndicate.DigestItem `json:"articles"`
+			Readers    int                    `json:"readers"`
+			Problems   []string               `json:"problems"`
+			Skipped    []string               `json:"skipped_rows"`
+		}{Unfinished: v.open, Subject: pd.Message.Subject, Articles: pd.Digest.Articles, Readers: pd.Readers, Problems: []string{}, Skipped: []string{}}
 		if out.Articles == nil {
 			out.Articles = []syndicate.DigestItem{}
 		}
@@ -431,8 +455,14 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 			return err
 		}
 	} else if len(pd.Digest.Articles) == 0 {
-		fmt.Fprintln(a.env.Stdout, "No new articles since the last digest: nothing would be sent.")
+		if v.open != nil {
+			fmt.Fprintf(a.env.Stdout, "Digest %d is unfinished: its %d reader(s) not yet mailed would get it (%d article(s)).\n", v.open.ID, v.open.Left, v.open.Articles)
+		}
+		fmt.Fprintln(a.env.Stdout, "No new articles since the last digest: no new digest would be sent.")
 	} else {
+		if v.open != nil {
+			fmt.Fprintf(a.env.Stdout, "Digest %d is unfinished: first, its %d reader(s) not yet mailed would get it (%d article(s)); then:\n", v.open.ID, v.open.Left, v.open.Articles)
+		}
 		fmt.Fprintf(a.env.Stdout, "Would mail %d reader(s) (dry run: nothing is sent).\nSubject: %s\n", pd.Readers, text.Terminal(pd.Message.Subject))
 		for _, it := range pd.Digest.Articles {
 			fmt.Fprintf(a.env.Stdout, "\n* %s\n", text.Terminal(it.Title))
@@ -538,7 +568,10 @@ func (a *app) preview(ctx context.Context, args []string) error {
 	}
 	page.Digest = preview.Digest{Subject: pd.Message.Subject, HTML: pd.Message.HTML, Text: pd.Message.Text, Readers: pd.Readers, Articles: len(pd.Digest.Articles)}
 	if len(pd.Digest.Articles) == 0 {
-		page.Digest.Note = "No new articles since the last digest: nothing would be sent."
+		page.Digest.Note = "No new articles since the last digest: no new digest would be sent."
+	}
+	if v.open != nil {
+		page.Digest.Note = strings.TrimSpace(fmt.Sprintf("Digest %d is unfinished: its %d reader(s) not yet mailed get it first. %s", v.open.ID, v.open.Left, page.Digest.Note))
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
