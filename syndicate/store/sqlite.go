@@ -84,9 +84,14 @@ func MakePrivate(path string) error {
 }
 
 // Exposed reports the state's files that others may read (group or world
-// permissions): "check" warns about them.
+// permissions), and a state folder others may write (they could replace
+// the state, or plant a file in its place): "check" warns about them.
 func Exposed(path string) []string {
 	var out []string
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		out = append(out, fmt.Sprintf("the state folder %s is writable by others (mode %04o): chmod 700 %s", dir, fi.Mode().Perm(), dir))
+	}
 	for _, p := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			out = append(out, fmt.Sprintf("%s is readable by others (mode %04o): chmod 600 %s", p, fi.Mode().Perm(), p))

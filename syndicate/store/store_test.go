@@ -394,6 +394,16 @@ func TestOpen_IsPrivate(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0], "chmod 600 "+path) {
 		t.Errorf("Exposed = %q, want the database named with the fix", got)
 	}
+	// A state folder others may write is a warning of its own.
+	os.Chmod(path, 0o600)
+	if err := os.Chmod(filepath.Dir(path), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(filepath.Dir(path), 0o700)
+	if got := store.Exposed(path); len(got) != 1 || !strings.Contains(got[0], "is writable by others (mode 0777): chmod 700") {
+		t.Errorf("Exposed with a world-writable folder = %q", got)
+	}
+	os.Chmod(path, 0o644)
 	// MakePrivate leaves an existing state alone.
 	if err := store.MakePrivate(path); err != nil {
 		t.Fatal(err)
