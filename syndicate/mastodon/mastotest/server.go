@@ -5,7 +5,9 @@
 // replay, X-RateLimit-* headers and 429 bursts, media 202 → 206 → 200,
 // 401 for a bad token — and injects faults: a response dropped after the
 // post was created, a 503 without creating, a stall past the client's
-// timeout. Its length counter is written independently of the bot's.
+// timeout. Edits (PUT, with a public history) and deletes of statuses are
+// as documented (see edits.go). Its length counter is written
+// independently of the bot's.
 package mastotest
 
 import (
@@ -36,6 +38,10 @@ type Status struct {
 	MediaIDs    []string
 	CreatedAt   time.Time
 	Key         string // the Idempotency-Key it was created with
+	// EditedAt is the last edit's time (zero: never edited); Edits how
+	// many changed it (an edit that changes nothing is not one).
+	EditedAt time.Time
+	Edits    int
 }
 
 // Settings are the server's rules; change them with Server.Set.
@@ -45,6 +51,10 @@ type Settings struct {
 	URLLength     int // 23
 	// NoV2Instance answers 404 on /api/v2/instance, as an old server does.
 	NoV2Instance bool
+	// NoEdits answers PUT /api/v1/statuses/:id with 404, as a server
+	// without editing does (Mastodon before 3.5, GoToSocial before it
+	// had edits): the route does not exist.
+	NoEdits bool
 	// MediaPolls is how many GET /api/v1/media/:id answer 206 before 200.
 	MediaPolls int
 	// KeyTTL is how long an idempotency key is remembered (an hour).
@@ -80,6 +90,11 @@ type Server struct {
 	rate        rateState
 	onCreate    func(Status)
 	postedCount int
+	// edits (edits.go)
+	history  map[string][]Version
+	deleted  []Status
+	onEdit   func(Status)
+	onDelete func(Status)
 }
 
 type keyEntry struct {
@@ -106,6 +121,7 @@ func New(token string) *Server {
 		set: Settings{Token: token, MaxCharacters: 500, URLLength: 23, KeyTTL: time.Hour,
 			Software: "mastodon", ImageSizeLimit: 16 << 20, ImageTypes: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif"}},
 		byID: map[string]*Status{}, keys: map[string]keyEntry{}, media: map[string]*media{}, nextID: 100000,
+		history: map[string][]Version{},
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
@@ -269,6 +285,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.accountStatuses(w, r)
 	case r.Method == http.MethodPost && path == "/api/v1/statuses":
 		s.createStatus(w, r)
+	case r.Method == http.MethodPut && strings.HasPrefix(path, "/api/v1/statuses/"):
+		s.editStatus(w, r, strings.TrimPrefix(path, "/api/v1/statuses/"))
+	case r.Method == http.MethodDelete && strings.HasPrefix(path, "/api/v1/statuses/"):
+		s.deleteStatus(w, strings.TrimPrefix(path, "/api/v1/statuses/"))
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/api/v1/statuses/"):
+		s.getStatus(w, strings.TrimPrefix(path, "/api/v1/statuses/"))
 	case r.Method == http.MethodPost && path == "/api/v2/media":
 		s.uploadMedia(w, r)
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/api/v1/media/"):
@@ -523,7 +545,7 @@ func statusJSON(st *Status, base string) map[string]any {
 		"id": st.ID, "uri": base + "/users/newsbot/statuses/" + st.ID, "url": base + "/@newsbot/" + st.ID,
 		"account": account(), "in_reply_to_id": reply, "content": render(st.Text), "spoiler_text": st.SpoilerText,
 		"visibility": st.Visibility, "language": st.Language, "created_at": st.CreatedAt.Format(time.RFC3339Nano),
-		"media_attachments": attachments,
+		"media_attachments": attachments, "edited_at": editedAt(st),
 	}
 }
 
