@@ -94,7 +94,7 @@ func benchmarkPipeline(b *testing.B, n, workers int) {
 			}
 			batch = append(batch, a)
 			if len(batch) == cap(batch) || i == len(files)-1 {
-				dg, _ := digest.New(batch, day, 0)
+				dg, _ := digest.New(batch, day, 0, digest.Pictures{})
 				m, err := r.Render(dg, reader, "https://e.org/u")
 				if err != nil {
 					return err

@@ -61,6 +61,9 @@ type Image struct {
 	URL    string
 	Alt    string
 	Credit string
+	// Width and Height are the picture's size in pixels, 0 when unknown
+	// (the digest reads a file's own from its header).
+	Width, Height int
 }
 
 // Limits are the server rules a thread is composed against.
@@ -225,6 +228,19 @@ type DigestItem struct {
 	KeyPoints   []string  `json:"key_points,omitempty"`
 	ImageAlt    string    `json:"image_alt,omitempty"`
 	ImageCredit string    `json:"image_credit,omitempty"`
+	// Image is the picture the HTML part shows: nil when the article has
+	// no public picture URL.
+	Image *DigestImage `json:"image,omitempty"`
+}
+
+// DigestImage is a digest item's picture: its public URL (checked with
+// CheckImageURL), its alt text and its size in pixels as the picture has
+// it (0 when unknown; the digest scales it for display).
+type DigestImage struct {
+	URL    string `json:"url"`
+	Alt    string `json:"alt,omitempty"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
 }
 
 // Digest states in the ledger.

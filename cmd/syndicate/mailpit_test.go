@@ -43,6 +43,7 @@ func mailpitEnv(t *testing.T, n int, smtp, extra string, opts ...mailpit.Option)
   from: "Daily Brief <brief@example.org>"
   subscribers: subscribers.csv
   unsubscribe_url: https://news.example.org/unsubscribe
+  media_base_url: https://news.example.org/media/
   retries: 1
   retry_backoff: 100ms
   smtp: {host: 127.0.0.1, port: PORT, connections: 2, timeout: 10s, %s}
@@ -61,7 +62,8 @@ func mailpitEnv(t *testing.T, n int, smtp, extra string, opts ...mailpit.Option)
 // TestMailpit_DigestAsReceiversCheckIt: over STARTTLS with a private CA,
 // every reader gets one message whose DKIM signature (RSA and Ed25519)
 // verifies on what Mailpit received and covers the one-click headers;
-// the HTML check is no worse than before; the links are all there.
+// the HTML check is no worse than before (with the picture under
+// email.media_base_url in it); the links and the picture are all there.
 func TestMailpit_DigestAsReceiversCheckIt(t *testing.T) {
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -134,7 +136,8 @@ func TestMailpit_DigestAsReceiversCheckIt(t *testing.T) {
 				urls = append(urls, l.URL)
 			}
 			all := strings.Join(urls, "\n")
-			for _, want := range []string{"https://news.example.org/articles/harbour-library-reopens", "https://news.example.org/articles/north-sea-wind-auction", "https://news.example.org/unsubscribe?token="} {
+			for _, want := range []string{"https://news.example.org/articles/harbour-library-reopens", "https://news.example.org/articles/north-sea-wind-auction", "https://news.example.org/unsubscribe?token=",
+				"https://news.example.org/media/offshore-wind.png"} {
 				if !strings.Contains(all, want) {
 					t.Errorf("the link check finds no %s in:\n%s", want, all)
 				}

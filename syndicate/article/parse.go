@@ -168,6 +168,8 @@ type frontMatter struct {
 	dateLine, imageLine, langLine                 int
 	tags, keyPoints                               []string
 	draft                                         bool
+	imageURL                                      string // image_url: the picture's public URL
+	imageURLLine                                  int
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -231,6 +233,9 @@ func (fm *frontMatter) fromNode(doc *yaml.Node, firstLine int) *Error {
 		case "image":
 			fm.imageLine = line
 			err = decodeString(v, &fm.image)
+		case "image_url":
+			fm.imageURLLine = line
+			err = decodeString(v, &fm.imageURL)
 		case "image_alt":
 			err = decodeString(v, &fm.imageAlt)
 		case "credit":
@@ -255,7 +260,7 @@ func (fm *frontMatter) fromNode(doc *yaml.Node, firstLine int) *Error {
 				}
 			}
 		default:
-			return &Error{Line: line, Msg: fmt.Sprintf("front matter: unknown key %q (known: title, url, date, tags, image, image_alt, credit, key_points, lang, content_warning, draft)", k.Value)}
+			return &Error{Line: line, Msg: fmt.Sprintf("front matter: unknown key %q (known: title, url, date, tags, image, image_url, image_alt, credit, key_points, lang, content_warning, draft)", k.Value)}
 		}
 		if err != nil {
 			return &Error{Line: firstLine + v.Line - 1, Msg: fmt.Sprintf("front matter: %s: %v", k.Value, err)}
@@ -339,8 +344,14 @@ func (fm *frontMatter) apply(a *syndicate.Article, opts Options) *Error {
 			return &Error{Line: fm.dateLine, Msg: fmt.Sprintf("front matter: date: %q is not a date like 2024-05-01 or 2024-05-01T09:30:00+02:00", raw)}
 		}
 	}
-	if fm.image != "" || fm.imageAlt != "" || fm.credit != "" {
+	if fm.image != "" || fm.imageURL != "" || fm.imageAlt != "" || fm.credit != "" {
 		a.Image = &syndicate.Image{Alt: text.Normalize(fm.imageAlt), Credit: text.Normalize(fm.credit)}
+	}
+	if u := strings.TrimSpace(fm.imageURL); u != "" {
+		if err := syndicate.CheckImageURL(u); err != nil {
+			return &Error{Line: fm.imageURLLine, Msg: fmt.Sprintf("front matter: image_url: %q %v", text.Shorten(u, 80), err)}
+		}
+		a.Image.URL = u
 	}
 	if img := strings.TrimSpace(fm.image); img != "" {
 		if filepath.IsAbs(img) {

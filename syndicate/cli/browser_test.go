@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +32,10 @@ func chromium() string {
 // TestBrowser renders the preview page and the digest in headless
 // Chromium at desktop and phone widths, saves screenshots, and checks the
 // rendered DOM: every post visible, nothing wider than a 390 px phone,
-// the unsubscribe link present. SYNDICATE_SCREENSHOTS=dir keeps the PNGs
-// (docs/ holds the README's); otherwise they go to a temporary folder.
+// the unsubscribe link present, the picture (served under
+// email.media_base_url from a local server) loaded, inside the column and
+// in its proportions. SYNDICATE_SCREENSHOTS=dir keeps the PNGs (docs/
+// holds the README's); otherwise they go to a temporary folder.
 func TestBrowser(t *testing.T) {
 	exe := chromium()
 	if exe == "" {
@@ -41,6 +45,15 @@ func TestBrowser(t *testing.T) {
 		t.Skip("no Chromium (apt-get install chromium; .ci/run installs it): the browser test is skipped")
 	}
 	cfg := workspace(t, nil)
+	media := httptest.NewServer(http.StripPrefix("/media/", http.FileServer(http.Dir(filepath.Join(filepath.Dir(cfg), "articles")))))
+	defer media.Close()
+	edited, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(withMediaBaseURL(media.URL+"/media/")(string(edited))), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out := t.TempDir()
 	if r := run(t, nil, "--config", cfg, "preview", "--out", filepath.Join(out, "preview")); r.code != 0 {
 		t.Fatal(r.stderr)
@@ -119,8 +132,15 @@ func TestBrowser(t *testing.T) {
 		if !evaluate[bool](t, ctx, `(() => { const a = document.querySelector('a[href*="unsubscribe"]'); if (!a) return false; const r = a.getBoundingClientRect(); return r.width > 0 && r.height > 0 })()`) {
 			t.Errorf("digest at %d px: no visible unsubscribe link", width)
 		}
+		checkPicture(t, ctx, width)
 		shoot(map[int64]string{1280: "digest-desktop.png", 390: "digest-phone.png"}[width], screenshot())
 	}
+	// The width the template is made for: the picture fills its column.
+	do(chromedp.EmulateViewport(600, 900), chromedp.Navigate("file://"+filepath.Join(out, "digest", "digest.html")))
+	if w := checkPicture(t, ctx, 600); w < 500 {
+		t.Errorf("digest at 600 px: the picture is %v px wide, want the column (536 px less the phone padding)", w)
+	}
+	shoot("digest-600.png", screenshot())
 
 	// The narrowest phones: a long URL in a key point wraps, nothing scrolls
 	// sideways. Light and dark mode keep every link at WCAG AA (4.5:1).
@@ -131,6 +151,7 @@ func TestBrowser(t *testing.T) {
 	if !evaluate[bool](t, ctx, `[...document.querySelectorAll("li a")].some(a => a.href.includes("full-text-as-adopted.pdf"))`) {
 		t.Error("the URL in a key point is not a link")
 	}
+	checkPicture(t, ctx, 320)
 	for _, scheme := range []string{"light", "dark"} {
 		do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
@@ -147,6 +168,32 @@ func TestBrowser(t *testing.T) {
 		}
 		shoot("digest-320-"+scheme+".png", screenshot())
 	}
+}
+
+// checkPicture checks the digest's one picture at a viewport width: loaded
+// from media_base_url (640 × 360), inside the viewport and its card, and
+// drawn in its own proportions. It returns the drawn width.
+func checkPicture(t *testing.T, ctx context.Context, width int64) float64 {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`[...document.images].every(i => i.complete)`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("digest at %d px: the pictures did not load: %v", width, err)
+	}
+	got := evaluate[[]float64](t, ctx, `(() => { const i = document.querySelectorAll("img"); if (i.length !== 1) return [i.length]; const r = i[0].getBoundingClientRect(), c = i[0].closest("td").getBoundingClientRect();
+	  return [1, i[0].naturalWidth, i[0].naturalHeight, r.width, r.height, r.left - c.left, c.right - r.right, window.innerWidth - r.right] })()`)
+	if len(got) != 8 {
+		t.Fatalf("digest at %d px: %v pictures, want 1", width, got[0])
+	}
+	natW, natH, w, h, left, right, edge := got[1], got[2], got[3], got[4], got[5], got[6], got[7]
+	if natW != 640 || natH != 360 {
+		t.Errorf("digest at %d px: the picture is %v × %v, want 640 × 360 loaded from media_base_url", width, natW, natH)
+	}
+	if w <= 0 || w > 536 || left < 0 || right < 0 || edge < 0 {
+		t.Errorf("digest at %d px: the picture is %v px wide, %v px from its card's left, %v from its right, %v from the window's: want it inside", width, w, left, right, edge)
+	}
+	if ratio := h / w; ratio < 360.0/640*0.98 || ratio > 360.0/640*1.02 {
+		t.Errorf("digest at %d px: the picture is drawn %v × %v, not in its proportions (16:9)", width, w, h)
+	}
+	return w
 }
 
 // contrastJS returns, for every link of the page, the WCAG contrast ratio

@@ -4,6 +4,7 @@ import (
 	texttemplate "text/template"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/digest"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 	"github.com/syndicate-bot/syndicate/templates"
@@ -45,8 +46,13 @@ func (a *app) digestOptions() job.DigestOptions {
 	e := a.cfg.Email
 	return job.DigestOptions{
 		MaxArticles: e.MaxArticles, Retries: e.Retries, RetryBackoff: e.RetryBackoff.D(), Subscribers: e.Subscribers,
-		Issue: a.issueOptions(),
+		Issue: a.issueOptions(), Pictures: a.pictures(),
 	}
+}
+
+// pictures says where the digest's pictures are published.
+func (a *app) pictures() digest.Pictures {
+	return digest.Pictures{BaseURL: a.cfg.Email.MediaBaseURL, ArticlesDir: a.cfg.ArticlesDir, MediaDirs: a.cfg.MediaDirs}
 }
 
 // issueOptions are the settings every message of a digest shares.

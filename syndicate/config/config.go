@@ -129,6 +129,9 @@ type Email struct {
 	// MaxArticles is how many articles a digest carries in full; the rest
 	// get one line (and count as mailed).
 	MaxArticles int `yaml:"max_articles"`
+	// MediaBaseURL is where the articles folder's pictures are published:
+	// a picture's path relative to the folder is appended to it.
+	MediaBaseURL string `yaml:"media_base_url"`
 }
 
 // SMTP is the relay the digest goes through.
@@ -618,6 +621,19 @@ func (c *Config) Validate() error {
 			// The endpoint is served at this path: braces would be a
 			// pattern to net/http, not a path.
 			add("email.unsubscribe_url", "%s: its path may not hold { or }", c.show("email.unsubscribe_url", e.UnsubscribeURL))
+		}
+	}
+	if e.MediaBaseURL != "" {
+		u, err := url.Parse(e.MediaBaseURL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			add("email.media_base_url", "%s is not an https URL", c.show("email.media_base_url", e.MediaBaseURL))
+		case u.Scheme == "http" && !isLoopback(u.Hostname()):
+			add("email.media_base_url", "must be https: mail clients warn about or block pictures over http (http is only for a server on this machine)")
+		case u.User != nil:
+			add("email.media_base_url", "may not hold a user name or password: every reader would receive them")
+		case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.ContainsAny(e.MediaBaseURL, " \"<>\\`"):
+			add("email.media_base_url", "%s: want a plain base URL, without a ?query, #fragment, space, quote or angle bracket (a picture's path is appended to it)", c.show("email.media_base_url", e.MediaBaseURL))
 		}
 	}
 	oneOf("email.smtp.tls", e.SMTP.TLS, "starttls", "tls", "none")

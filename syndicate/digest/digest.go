@@ -34,8 +34,10 @@ type Digest struct {
 
 // New makes a digest of the given articles (chosen by the caller: see
 // job.ForDigest), newest first, at most maxFull of them in full (0: all).
-// It returns the IDs of the articles beyond maxFull.
-func New(articles []*syndicate.Article, date time.Time, maxFull int) (Digest, []string) {
+// It returns the IDs of the articles beyond maxFull. pics says where
+// their pictures are published; the size of each local picture an item
+// shows is read from its file here, once, and recorded with the item.
+func New(articles []*syndicate.Article, date time.Time, maxFull int, pics Pictures) (Digest, []string) {
 	d := Digest{Date: date}
 	sorted := append([]*syndicate.Article(nil), articles...)
 	sort.SliceStable(sorted, func(i, j int) bool {
@@ -46,12 +48,14 @@ func New(articles []*syndicate.Article, date time.Time, maxFull int) (Digest, []
 		return sorted[i].ID < sorted[j].ID
 	})
 	var omitted []string
+	sizes := newSizer(pics)
+	defer sizes.close()
 	for _, a := range sorted {
 		if maxFull > 0 && len(d.Articles) >= maxFull {
 			omitted = append(omitted, a.ID)
 			continue
 		}
-		d.Articles = append(d.Articles, Item(a))
+		d.Articles = append(d.Articles, item(a, pics, sizes))
 	}
 	d.Omitted = len(omitted)
 	return d, omitted
@@ -68,8 +72,13 @@ const (
 )
 
 // Item is an article as a digest records and shows it, within the bounds
-// above (a longer text is shortened at a word, with an ellipsis).
-func Item(a *syndicate.Article) syndicate.DigestItem {
+// above (a longer text is shortened at a word, with an ellipsis). Its
+// picture is shown only when the article has a public URL for it, of the
+// size the article says (New also finds a URL under email.media_base_url
+// and reads a file's size).
+func Item(a *syndicate.Article) syndicate.DigestItem { return item(a, Pictures{}, nil) }
+
+func item(a *syndicate.Article, pics Pictures, sizes *sizer) syndicate.DigestItem {
 	it := syndicate.DigestItem{ID: a.ID, Title: text.Shorten(a.Title, MaxTitleLength), URL: a.URL, Date: a.Date}
 	for _, kp := range a.KeyPoints {
 		if len(it.KeyPoints) == MaxKeyPoints {
@@ -79,6 +88,7 @@ func Item(a *syndicate.Article) syndicate.DigestItem {
 	}
 	if a.Image != nil {
 		it.ImageAlt, it.ImageCredit = text.Shorten(a.Image.Alt, MaxPhotoLength), text.Shorten(a.Image.Credit, MaxPhotoLength)
+		it.Image = pics.digestImage(a.Image, sizes)
 	}
 	return it
 }
@@ -114,6 +124,9 @@ type Article struct {
 	ImageCredit string
 	DateText    string // "2 January 2006", or "" when the article has no date
 	Photo       string // "alt text (credit)", or "" when there is no picture
+	// Picture is the picture to show, scaled for display (see
+	// MaxPictureWidth), or nil when the article has no public picture.
+	Picture *Picture
 	// KeyPointHTML are the key points as HTML: escaped, with their http(s)
 	// links made links.
 	KeyPointHTML []htmltemplate.HTML
@@ -122,7 +135,7 @@ type Article struct {
 func articles(items []syndicate.DigestItem) []Article {
 	out := make([]Article, len(items))
 	for i, it := range items {
-		a := Article{ID: it.ID, Title: it.Title, URL: it.URL, Date: it.Date, KeyPoints: it.KeyPoints, ImageAlt: it.ImageAlt, ImageCredit: it.ImageCredit}
+		a := Article{ID: it.ID, Title: it.Title, URL: it.URL, Date: it.Date, KeyPoints: it.KeyPoints, ImageAlt: it.ImageAlt, ImageCredit: it.ImageCredit, Picture: picture(it.Image)}
 		for _, kp := range it.KeyPoints {
 			a.KeyPointHTML = append(a.KeyPointHTML, linkify(kp))
 		}

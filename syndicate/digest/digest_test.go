@@ -44,7 +44,7 @@ func renderer(t *testing.T) *digest.Renderer {
 // choose them (drafts and embargoed ones left out).
 func mailable(t testing.TB, articles []*syndicate.Article) digest.Digest {
 	t.Helper()
-	d, _ := digest.New(job.ForDigest(articles, nil, nil, day, 0), day, 0)
+	d, _ := digest.New(job.ForDigest(articles, nil, nil, day, 0), day, 0, digest.Pictures{})
 	return d
 }
 

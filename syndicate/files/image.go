@@ -1,11 +1,19 @@
 package files
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/image/webp"
 )
 
 // MaxImageSize is the most of a picture the bot ever reads: Mastodon's own
@@ -108,6 +116,61 @@ func (im *Images) Read(path string, limit int64) (Image, error) {
 
 // ErrNotImage is a file whose bytes are not a picture the bot posts.
 var ErrNotImage = fmt.Errorf("not an image")
+
+// ErrNoSize is a picture whose size cannot be read from its header: an
+// AVIF (no decoder here), or a header that is broken or gives no size.
+var ErrNoSize = errors.New("no size readable from its header")
+
+// Size reads a picture's width and height in pixels from its header, with
+// the checks of Check (inside an allowed folder, a regular file of at
+// most limit bytes, an image by its bytes): PNG, JPEG, GIF and WebP. An
+// AVIF, or a broken header, is ErrNoSize. It decodes no pixels, so a
+// picture claiming to be enormous costs nothing, and it reads only as far
+// as the header (a JPEG's may come after its metadata), never past limit.
+// Each format's own decoder is called by the type the bytes say: nothing
+// is registered with package image.
+func (im *Images) Size(path string, limit int64) (width, height int, err error) {
+	f, rel, err := im.locate(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	file, fi, err := f.Open(rel)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer file.Close()
+	if fi.Size() > limit {
+		return 0, 0, &Problem{Path: path, Reason: fmt.Sprintf("is %s, over the %s limit for pictures", Size(fi.Size()), Size(limit)), Err: ErrTooLarge}
+	}
+	r := bufio.NewReader(io.LimitReader(file, limit))
+	head, err := r.Peek(512)
+	if err != nil && err != io.EOF {
+		return 0, 0, &Problem{Path: path, Reason: "cannot be read: " + err.Error(), Err: err}
+	}
+	var decode func(io.Reader) (image.Config, error)
+	switch typ := Sniff(head); typ {
+	case "image/png":
+		decode = png.DecodeConfig
+	case "image/jpeg":
+		decode = jpeg.DecodeConfig
+	case "image/gif":
+		decode = gif.DecodeConfig
+	case "image/webp":
+		decode = webp.DecodeConfig
+	case "":
+		return 0, 0, &Problem{Path: path, Reason: "is not a PNG, JPEG, GIF, WebP or AVIF picture (by its content)", Err: ErrNotImage}
+	default:
+		return 0, 0, &Problem{Path: path, Reason: "is " + typ + ", whose size is not read", Err: ErrNoSize}
+	}
+	cfg, err := decode(r)
+	if err != nil {
+		return 0, 0, &Problem{Path: path, Reason: "has a header that gives no size: " + err.Error(), Err: ErrNoSize}
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return 0, 0, &Problem{Path: path, Reason: fmt.Sprintf("says it is %d×%d pixels", cfg.Width, cfg.Height), Err: ErrNoSize}
+	}
+	return cfg.Width, cfg.Height, nil
+}
 
 // Sniff returns the MIME type of a picture from its first bytes: PNG,
 // JPEG, GIF, WebP or AVIF; "" for anything else.

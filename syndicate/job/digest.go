@@ -50,6 +50,9 @@ type DigestOptions struct {
 	// Subscribers is the reader list's path (see package subscriber).
 	Subscribers string
 	Issue       IssueOptions
+	// Pictures says where the articles' pictures are published
+	// (email.media_base_url) and which folders hold their files.
+	Pictures digest.Pictures
 }
 
 // Mailer sends messages: each job taken from jobs gets an outcome on
@@ -166,7 +169,7 @@ func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article)
 		return 0, 0, false, err
 	}
 	fresh := ForDigest(articles, records, done, d.Now(), d.Settle)
-	dg, omitted := digest.New(fresh, d.Now(), d.Options.MaxArticles)
+	dg, omitted := digest.New(fresh, d.Now(), d.Options.MaxArticles, d.Options.Pictures)
 	if len(dg.Articles) == 0 {
 		return 0, 0, false, nil
 	}
