@@ -370,7 +370,7 @@ type pendingDigest struct {
 func (a *app) previewDigest(v view) (*pendingDigest, error) {
 	now := a.env.Now()
 	fresh := job.ForDigest(v.set.Articles, v.records, v.digested, now, a.settle)
-	dg, _ := digest.New(fresh, now.In(a.cfg.Location()), a.cfg.Email.MaxArticles, a.pictures())
+	dg, _ := digest.New(fresh, now.In(a.cfg.Location()), a.cfg.Email.MaxArticles, a.digestPictures())
 	pd := &pendingDigest{Digest: dg}
 	if a.cfg.Email.Subscribers != "" {
 		sum, err := subscriber.Scan(a.cfg.Email.Subscribers, v.unsubscribed)

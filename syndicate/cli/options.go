@@ -46,12 +46,12 @@ func (a *app) digestOptions() job.DigestOptions {
 	e := a.cfg.Email
 	return job.DigestOptions{
 		MaxArticles: e.MaxArticles, Retries: e.Retries, RetryBackoff: e.RetryBackoff.D(), Subscribers: e.Subscribers,
-		Issue: a.issueOptions(), Pictures: a.pictures(),
+		Issue: a.issueOptions(), Pictures: a.digestPictures(),
 	}
 }
 
-// pictures says where the digest's pictures are published.
-func (a *app) pictures() digest.Pictures {
+// digestPictures says where the digest's pictures are published.
+func (a *app) digestPictures() digest.Pictures {
 	return digest.Pictures{BaseURL: a.cfg.Email.MediaBaseURL, ArticlesDir: a.cfg.ArticlesDir, MediaDirs: a.cfg.MediaDirs}
 }
 
