@@ -2,6 +2,7 @@ package files
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -142,10 +143,25 @@ func (im *Images) Size(path string, limit int64) (width, height int, err error) 
 	if fi.Size() > limit {
 		return 0, 0, &Problem{Path: path, Reason: fmt.Sprintf("is %s, over the %s limit for pictures", Size(fi.Size()), Size(limit)), Err: ErrTooLarge}
 	}
-	r := bufio.NewReader(io.LimitReader(file, limit))
+	w, h, err := dimensions(bufio.NewReader(io.LimitReader(file, limit)))
+	if p, ok := err.(*Problem); ok {
+		p.Path = path
+	}
+	return w, h, err
+}
+
+// ImageSize reads a picture's width and height from its bytes, as Size
+// does from a file (a feed item's picture, fetched).
+func ImageSize(data []byte) (width, height int, err error) {
+	return dimensions(bufio.NewReader(bytes.NewReader(data)))
+}
+
+// dimensions reads a picture's size from its header; problems have no
+// Path (the caller names the picture).
+func dimensions(r *bufio.Reader) (width, height int, err error) {
 	head, err := r.Peek(512)
 	if err != nil && err != io.EOF {
-		return 0, 0, &Problem{Path: path, Reason: "cannot be read: " + err.Error(), Err: err}
+		return 0, 0, &Problem{Reason: "cannot be read: " + err.Error(), Err: err}
 	}
 	var decode func(io.Reader) (image.Config, error)
 	switch typ := Sniff(head); typ {
@@ -158,16 +174,16 @@ func (im *Images) Size(path string, limit int64) (width, height int, err error) 
 	case "image/webp":
 		decode = webp.DecodeConfig
 	case "":
-		return 0, 0, &Problem{Path: path, Reason: "is not a PNG, JPEG, GIF, WebP or AVIF picture (by its content)", Err: ErrNotImage}
+		return 0, 0, &Problem{Reason: "is not a PNG, JPEG, GIF, WebP or AVIF picture (by its content)", Err: ErrNotImage}
 	default:
-		return 0, 0, &Problem{Path: path, Reason: "is " + typ + ", whose size is not read", Err: ErrNoSize}
+		return 0, 0, &Problem{Reason: "is " + typ + ", whose size is not read", Err: ErrNoSize}
 	}
 	cfg, err := decode(r)
 	if err != nil {
-		return 0, 0, &Problem{Path: path, Reason: "has a header that gives no size: " + err.Error(), Err: ErrNoSize}
+		return 0, 0, &Problem{Reason: "has a header that gives no size: " + err.Error(), Err: ErrNoSize}
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return 0, 0, &Problem{Path: path, Reason: fmt.Sprintf("says it is %d×%d pixels", cfg.Width, cfg.Height), Err: ErrNoSize}
+		return 0, 0, &Problem{Reason: fmt.Sprintf("says it is %d×%d pixels", cfg.Width, cfg.Height), Err: ErrNoSize}
 	}
 	return cfg.Width, cfg.Height, nil
 }

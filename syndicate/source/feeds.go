@@ -13,6 +13,7 @@ import (
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/feed"
+	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
@@ -206,6 +207,7 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 		next.AdoptedAt = now
 		r.Notes = append(r.Notes, fmt.Sprintf("%s: first fetch: %d item(s) recorded as done, %d to go out (backfill %d)", where, len(adopt), len(parsed.Items)-len(adopt), fc.Backfill))
 	}
+	f.measure(ctx, parsed.Items, known, adopt, log)
 	if f.Mode == Live && f.State != nil {
 		if r.err = f.State.RecordFetch(ctx, name, next, parsed.Items, adopt); r.err != nil {
 			return r
@@ -228,6 +230,50 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 		r.Articles = kept
 	}
 	return r
+}
+
+// MaxMeasured bounds the pictures one fetch of a feed downloads to learn
+// their size (for the digest's width and height).
+const MaxMeasured = 20
+
+// measure gives the pictures of a fetch's items their width and height
+// (the digest shows them at their size): an item already kept keeps what
+// was measured when it was new; a new one that goes out has its picture
+// fetched, at most MaxMeasured per fetch; an adopted one is never fetched.
+// A picture that cannot be fetched or read is shown at an unknown size.
+func (f *Feeds) measure(ctx context.Context, items, known, adopted []*syndicate.Article, log *slog.Logger) {
+	kept := map[string]*syndicate.Image{}
+	for _, a := range known {
+		kept[a.ID] = a.Image
+	}
+	skip := map[string]bool{}
+	for _, a := range adopted {
+		skip[a.ID] = true
+	}
+	fetched := 0
+	for _, a := range items {
+		img := a.Image
+		if img == nil || img.URL == "" {
+			continue
+		}
+		if k, seen := kept[a.ID]; seen {
+			if k != nil && k.URL == img.URL {
+				img.Width, img.Height = k.Width, k.Height
+			}
+			continue // measured when it was new, or never to be
+		}
+		if skip[a.ID] || fetched >= MaxMeasured || f.Mode == Offline || f.Fetcher == nil {
+			continue
+		}
+		fetched++
+		pic, err := f.Fetcher.FetchImage(ctx, img.URL)
+		if err == nil {
+			img.Width, img.Height, err = files.ImageSize(pic.Data)
+		}
+		if err != nil {
+			log.Warn("a feed item's picture: its size is unknown", "article", a.ID, "err", text.OneLine(err.Error()))
+		}
+	}
 }
 
 // adoption is the items of a first fetch that are recorded as done: all

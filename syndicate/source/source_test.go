@@ -1,8 +1,11 @@
 package source_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -260,6 +263,43 @@ func TestFeeds_ExtractsOncePerText(t *testing.T) {
 	}
 	if calls != 2 { // the two texts
 		t.Errorf("the extractor ran %d times, want 2", calls)
+	}
+}
+
+// A new item's picture is measured once (the digest shows it at its
+// size); an adopted item's is never fetched.
+func TestFeeds_MeasuresNewPictures(t *testing.T) {
+	var pictures int
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 120, 80)))
+	s := newSite(t)
+	pics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		pictures++
+		s.mu.Unlock()
+		w.Write(buf.Bytes())
+	}))
+	defer pics.Close()
+	withPicture := func(guid string, at time.Time) string {
+		return strings.Replace(item(guid, at, "Text."), "</item>", `<enclosure url="`+pics.URL+`/`+guid+`.png" type="image/png" length="1"/></item>`, 1)
+	}
+	s.set(withPicture("old", epoch.Add(-time.Hour)))
+	st := openState(t)
+	f := newFeeds(st, source.Live, source.FeedConfig{Config: feed.Config{URL: s.URL, Name: "harbour"}})
+	f.Fetcher = &feed.Fetcher{AllowPrivateImages: true}
+	load(t, f) // adopts "old"
+	s.set(withPicture("new", epoch), withPicture("old", epoch.Add(-time.Hour)))
+	for range 2 {
+		set := load(t, f)
+		for _, a := range set.Articles {
+			if a.Title == "Story new" && (a.Image == nil || a.Image.Width != 120 || a.Image.Height != 80) {
+				t.Errorf("the new item's picture: %+v", a.Image)
+			}
+		}
+		s.set(withPicture("new", epoch), withPicture("old", epoch.Add(-time.Hour)), item("third", epoch, "Three."))
+	}
+	if pictures != 1 {
+		t.Errorf("%d pictures fetched, want 1 (the new item's, once)", pictures)
 	}
 }
 
