@@ -388,14 +388,17 @@ var (
 // The helpers below look at the first character before running a regexp:
 // most lines are body text and this keeps parsing fast.
 
-func isKeyPointsHeading(t string) bool {
+// IsKeyPointsHeading reports a "Key points" heading in any case, with or
+// without a colon ("KEY POINTS", "Key points:", "## Key points"): the
+// folder's plain-text form and a feed item's text alike.
+func IsKeyPointsHeading(t string) bool {
 	return t != "" && len(t) < 40 && (t[0] == '#' || t[0] == 'k' || t[0] == 'K') && keyPointsHeading.MatchString(t)
 }
 
-// bulletText returns the text of a bullet line: a bullet mark (• - * –
+// BulletText returns the text of a bullet line: a bullet mark (• - * –
 // — · ▪ ● ◦) or a number of one or two digits and "." or ")", then space.
 // (Lines are normalised: one space, no tabs.)
-func bulletText(t string) (string, bool) {
+func BulletText(t string) (string, bool) {
 	if t == "" {
 		return "", false
 	}
@@ -423,7 +426,7 @@ func bulletText(t string) (string, bool) {
 }
 
 func isBullet(t string) bool {
-	_, ok := bulletText(t)
+	_, ok := BulletText(t)
 	return ok
 }
 
@@ -479,10 +482,10 @@ func parseBody(raw []string) body {
 	if i < len(lines) {
 		t := lines[i].text
 		nextBlank := i+1 >= len(lines) || lines[i+1].text == ""
-		if h, ok := headingText(t); ok && strings.HasPrefix(t, "# ") && !isKeyPointsHeading(t) {
+		if h, ok := headingText(t); ok && strings.HasPrefix(t, "# ") && !IsKeyPointsHeading(t) {
 			b.headline = h
 			i++
-		} else if nextBlank && !isKeyPointsHeading(t) && !isBullet(t) &&
+		} else if nextBlank && !IsKeyPointsHeading(t) && !isBullet(t) &&
 			uniseg.GraphemeClusterCount(t) <= 150 && !strings.HasSuffix(t, ".") && !strings.HasSuffix(t, ":") &&
 			hasText(lines[i+1:]) {
 			b.headline = t
@@ -500,7 +503,7 @@ func parseBody(raw []string) body {
 	inPoints, pointsDone := false, false
 	for ; i < len(lines); i++ {
 		t := lines[i].text
-		if !pointsDone && !inPoints && isKeyPointsHeading(t) {
+		if !pointsDone && !inPoints && IsKeyPointsHeading(t) {
 			flush()
 			inPoints = true
 			continue
@@ -517,7 +520,7 @@ func parseBody(raw []string) body {
 				}
 				continue
 			}
-			if point, ok := bulletText(t); ok {
+			if point, ok := BulletText(t); ok {
 				if point != "" {
 					b.keyPoints = append(b.keyPoints, point)
 				}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
+	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
@@ -457,7 +458,7 @@ func textBlocks(src string) []block {
 			lastBullet = false
 			continue
 		}
-		if point, ok := bulletText(t); ok {
+		if point, ok := article.BulletText(t); ok {
 			flush()
 			if point != "" {
 				out = append(out, block{text: point, list: 1, depth: 1})
@@ -471,7 +472,7 @@ func textBlocks(src string) []block {
 			continue
 		}
 		lastBullet = false
-		if isKeyPointsHeading(t) {
+		if article.IsKeyPointsHeading(t) {
 			flush()
 			out = append(out, block{text: t, heading: true})
 			continue
@@ -482,43 +483,6 @@ func textBlocks(src string) []block {
 	return out
 }
 
-// bulletText returns the text of a bullet line: a bullet mark or a number
-// of one or two digits and "." or ")", then a space.
-func bulletText(t string) (string, bool) {
-	r, size := utf8.DecodeRuneInString(t)
-	rest := ""
-	switch {
-	case strings.ContainsRune("•-*–—·▪●◦", r):
-		rest = t[size:]
-	case r >= '0' && r <= '9':
-		i := 1
-		if i < len(t) && t[i] >= '0' && t[i] <= '9' {
-			i++
-		}
-		if i >= len(t) || (t[i] != '.' && t[i] != ')') {
-			return "", false
-		}
-		rest = t[i+1:]
-	default:
-		return "", false
-	}
-	if rest == "" || rest[0] != ' ' {
-		return "", false
-	}
-	return strings.TrimSpace(rest), true
-}
-
-// isKeyPointsHeading reports a "Key points" heading in any case, with or
-// without a colon ("KEY POINTS", "Key points:", "## Key points").
-func isKeyPointsHeading(t string) bool {
-	if len(t) > 40 {
-		return false
-	}
-	t = strings.TrimLeft(t, "# ")
-	t = strings.TrimSpace(strings.TrimSuffix(t, ":"))
-	return strings.EqualFold(strings.Join(strings.Fields(t), " "), "key points")
-}
-
 // keyPoints takes the key points out of an item's blocks: a "Key points"
 // block (a heading, a paragraph, a <strong> line) followed directly by a
 // list gives that list's items as key points (the items of a list nested
@@ -526,7 +490,7 @@ func isKeyPointsHeading(t string) bool {
 // the extractor).
 func keyPoints(blocks []block) (points []string, body []block) {
 	for i := 0; i+1 < len(blocks); i++ {
-		if blocks[i].list != 0 || !isKeyPointsHeading(blocks[i].text) || blocks[i+1].list == 0 {
+		if blocks[i].list != 0 || !article.IsKeyPointsHeading(blocks[i].text) || blocks[i+1].list == 0 {
 			continue
 		}
 		first := blocks[i+1]
