@@ -21,7 +21,6 @@ func Normalize(s string) string {
 	if IsPlainASCII(s) || isNormal(s) {
 		return s
 	}
-	s = norm.NFC.String(s)
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
@@ -39,7 +38,9 @@ func Normalize(s string) string {
 		space = false
 		b.WriteRune(r)
 	}
-	return b.String()
+	// NFC last: a character removed above may have stood between a
+	// letter and its combining mark, which compose once it is gone.
+	return norm.NFC.String(b.String())
 }
 
 // Shorten cuts s to at most n grapheme clusters, ending with an ellipsis
