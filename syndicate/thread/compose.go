@@ -41,7 +41,10 @@ type HeadData struct {
 // Compose builds the thread of an article: the head post, then one reply
 // per key point, split where a point is longer than a post, numbered i/N
 // once the splitting is done.
+//
+// A feed's item has its mentions defanged (see Defang).
 func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
+	a = defanged(a)
 	lim := opts.Limits
 	if lim.URLLength <= 0 {
 		lim.URLLength = syndicate.DefaultLimits().URLLength

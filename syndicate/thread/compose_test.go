@@ -202,3 +202,40 @@ func TestCompose_MaxPosts(t *testing.T) {
 		t.Errorf("4 posts with a cap of 4: %d posts, %v", len(th.Posts), err)
 	}
 }
+
+func TestDefang(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Talk to @alice about it", "Talk to @\u200balice about it"},
+		{"(@bob@example.social) said", "(@\u200bbob@example.social) said"},
+		{"@carol first", "@\u200bcarol first"},
+		{"mail bob@example.org", "mail bob@example.org"},
+		{"https://medium.com/@dave/story", "https://medium.com/@dave/story"},
+		{"a=@x b_@y", "a=@x b_@y"},
+		{"@ alone, @@, @.", "@ alone, @@, @."},
+		{"@_under", "@\u200b_under"},
+		{"no at sign", "no at sign"},
+	}
+	for _, tt := range tests {
+		if got := thread.Defang(tt.in); got != tt.want {
+			t.Errorf("Defang(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCompose_FeedItemMentionsNotify(t *testing.T) {
+	a := &syndicate.Article{ID: "x", Source: "feed:news", Title: "Ask @alice@example.social", URL: "https://news.example/x", KeyPoints: []string{"Then @bob replied."}}
+	th, err := thread.Compose(a, options(t, 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range th.Posts {
+		if strings.Contains(p.Text, "@alice") || strings.Contains(p.Text, "@bob") {
+			t.Errorf("a feed item's post mentions someone: %q", p.Text)
+		}
+	}
+	a.Source = "folder" // the operator's own articles mention whom they mean to
+	th, _ = thread.Compose(a, options(t, 500))
+	if !strings.Contains(th.Posts[0].Text, "@alice@example.social") {
+		t.Errorf("a folder article's mention was changed: %q", th.Posts[0].Text)
+	}
+}
