@@ -206,6 +206,12 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 		adopt = adoption(parsed.Items, fc.Backfill)
 		next.AdoptedAt = now
 		r.Notes = append(r.Notes, fmt.Sprintf("%s: first fetch: %d item(s) recorded as done, %d to go out (backfill %d)", where, len(adopt), len(parsed.Items)-len(adopt), fc.Backfill))
+	} else if fresh := newItems(parsed.Items, known); len(fresh) > MaxNewPerFetch {
+		// A flood is a feed that changed under us (a new CMS, new GUIDs
+		// and links), not news: the newest go out, the rest are done.
+		adopt = adoption(fresh, MaxNewPerFetch)
+		problem("%d new items at once (more than %d: did the feed's GUIDs and links change?): the newest %d go out, the other %d are recorded as done",
+			len(fresh), MaxNewPerFetch, MaxNewPerFetch, len(adopt))
 	}
 	f.measure(ctx, parsed.Items, known, adopt, log)
 	if f.Mode == Live && f.State != nil {
@@ -230,6 +236,25 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 		r.Articles = kept
 	}
 	return r
+}
+
+// MaxNewPerFetch is the most new items one fetch of a known feed sends
+// out; the older ones beyond it are adopted, and the fetch says so.
+const MaxNewPerFetch = 50
+
+// newItems is the items not kept yet.
+func newItems(items, known []*syndicate.Article) []*syndicate.Article {
+	seen := make(map[string]bool, len(known))
+	for _, a := range known {
+		seen[a.ID] = true
+	}
+	var out []*syndicate.Article
+	for _, a := range items {
+		if !seen[a.ID] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // MaxMeasured bounds the pictures one fetch of a feed downloads to learn

@@ -303,6 +303,35 @@ func TestFeeds_MeasuresNewPictures(t *testing.T) {
 	}
 }
 
+// A known feed whose every item is new at once (its GUIDs and links
+// changed) does not flood: the newest MaxNewPerFetch go out.
+func TestFeeds_NoFloodFromAChangedFeed(t *testing.T) {
+	s := newSite(t)
+	s.set(item("a", epoch.Add(-time.Hour), "A."))
+	st := openState(t)
+	cfg := source.FeedConfig{Config: feed.Config{URL: s.URL, Name: "harbour"}}
+	load(t, newFeeds(st, source.Live, cfg))
+	var items []string
+	for i := range source.MaxNewPerFetch + 10 {
+		items = append(items, item(fmt.Sprintf("moved-%03d", i), epoch.Add(-time.Duration(i)*time.Minute), "Moved."))
+	}
+	s.set(items...)
+	set := load(t, newFeeds(st, source.Live, cfg))
+	if len(set.Problems) != 1 || !strings.Contains(set.Problems[0].Error(), fmt.Sprintf("%d new items at once", source.MaxNewPerFetch+10)) {
+		t.Errorf("problems %v", set.Problems)
+	}
+	records, _ := st.ArticleRecords(context.Background())
+	adopted := 0
+	for _, r := range records {
+		if r.State == syndicate.StateAdopted {
+			adopted++
+		}
+	}
+	if adopted != 1+10 { // "a" at the first fetch, and the 10 oldest moved ones
+		t.Errorf("%d adopted, want 11", adopted)
+	}
+}
+
 type fixed struct {
 	name string
 	set  source.Set
