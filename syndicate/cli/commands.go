@@ -171,7 +171,9 @@ func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicat
 	var unauthorized, other []error
 	for i, n := range networks {
 		rep, err := reps[i], errs[i]
-		a.printPostReport(rep)
+		if err == nil || rep.Posts > 0 || len(rep.Finished) > 0 || len(rep.Failed) > 0 {
+			a.printPostReport(rep) // (a run that did nothing but fail says so below)
+		}
 		failed = failed || len(rep.Failed) > 0
 		if a.metrics != nil {
 			a.metrics.Posts.WithLabelValues(n, "made").Add(float64(rep.Posts))
