@@ -315,9 +315,10 @@ var ErrPartial = errors.New("some articles or readers failed (see above)")
 // Error kinds the post job acts on. Any other error is transient: the
 // article stays in progress and the next run resumes it.
 var (
-	// ErrUnauthorized is a 401 or 403: the token is wrong or lacks a scope.
-	// The run stops and nothing is recorded as posted.
-	ErrUnauthorized = errors.New("the server refused the access token")
+	// ErrUnauthorized is a 401 or 403: the token (Bluesky: the app
+	// password, or the session) is wrong or lacks a scope. The network's
+	// run stops and nothing is recorded as posted.
+	ErrUnauthorized = errors.New("the server refused the credentials (access token or app password)")
 	// ErrRejected is a refusal the server will repeat (422, 404): the
 	// article fails with the server's reason and waits for a retry or an
 	// edit of its file.

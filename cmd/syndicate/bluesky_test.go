@@ -766,3 +766,28 @@ func TestBluesky_AddedToAnInstallation(t *testing.T) {
 		t.Errorf("the digest lost the articles adopted on Bluesky alone:\n%s", r)
 	}
 }
+
+// TestBluesky_WrongAppPassword: a refused login stops the run with exit 2,
+// naming the keys to check and never the password; nothing is recorded as
+// posted, so with the right password everything goes out.
+func TestBluesky_WrongAppPassword(t *testing.T) {
+	srv := pds.Start(t)
+	e, _ := skyEnv(t, srv, "", "harbour-library-reopens.md")
+	const wrong = "wrong-SECRET-app-pass"
+	e.vars = append(e.vars, "BLUESKY_APP_PASSWORD="+wrong)
+	before := recordKeys(t, srv)
+	r := runSky(t, e, srv, "post")
+	if r.code != 2 || !strings.Contains(r.stderr, "bluesky.app_password") || !strings.Contains(r.stderr, "App passwords") {
+		t.Fatalf("a wrong app password: %s", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, wrong) {
+		t.Error("the wrong app password was printed")
+	}
+	if n := len(srv.ListRecords(t, postCollection)); n != len(before) {
+		t.Errorf("%d posts made with a refused login", n-len(before))
+	}
+	e.vars = append(e.vars, "BLUESKY_APP_PASSWORD="+srv.AppPassword)
+	if r := runSky(t, e, srv, "post"); r.code != 0 || !strings.Contains(r.stdout, "bluesky: posted 1 thread(s)") {
+		t.Fatal(r)
+	}
+}

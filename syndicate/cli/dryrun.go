@@ -577,7 +577,9 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		account := page.Account
 		if nt.network == syndicate.NetworkBluesky {
 			n.Server = a.cfg.Bluesky.Service
-			account = "@" + a.cfg.Bluesky.Handle
+			if h := a.cfg.Bluesky.Handle; h != "" {
+				account = "@" + h
+			}
 		}
 		page.Networks = append(page.Networks, n)
 		for _, t := range nt.threads {
