@@ -2,7 +2,7 @@
 // articles, threads, posts and limits — and the small interfaces that the
 // sources and outlets meet. The packages below it each own one concern:
 // article parsing, thread composition, the digest, the state store, the
-// Mastodon and SMTP outlets, the jobs and the daemon.
+// Mastodon, Bluesky and SMTP outlets, the jobs and the daemon.
 package syndicate
 
 import (
@@ -85,6 +85,11 @@ type Limits struct {
 	// IdempotencyKeys is true for a server known to answer a repeated
 	// Idempotency-Key with the original post (GoToSocial ignores it).
 	IdempotencyKeys bool
+	// ShrinksImages is true for an outlet whose Upload makes a larger
+	// picture fit ImageSizeLimit itself (Bluesky re-encodes and scales
+	// it): the picture is read up to files.MaxImageSize, and when it
+	// cannot be made to fit Upload says ErrPictureTooLarge.
+	ShrinksImages bool
 }
 
 // DefaultLimits are Mastodon's stock values, used by dry runs and when a
@@ -135,8 +140,17 @@ type Post struct {
 	Visibility     string
 	Language       string
 	Media          []Media
-	// Length is the length Mastodon counts for Text and ContentWarning.
+	// Card is the link card of a head post, on a network where the
+	// client writes it into the post (Bluesky); nil elsewhere.
+	Card *Card
+	// Length is the length the network counts for Text and
+	// ContentWarning, by its counting rule.
 	Length int
+}
+
+// Card is a link card: the article's URL, title and a description.
+type Card struct {
+	URL, Title, Description string
 }
 
 // Media is an attachment of a post.
@@ -173,9 +187,11 @@ const (
 	StateAdopted = "adopted" // recorded as posted without posting (--mark-posted)
 )
 
-// ArticleRecord is what the ledger holds about an article.
+// ArticleRecord is what the ledger holds about an article on one
+// network: each network's thread has a record of its own.
 type ArticleRecord struct {
 	ID           string
+	Network      string // NetworkMastodon, NetworkBluesky
 	State        string
 	Hash         string // the file's hash when its thread was planned
 	FailedHash   string // the file's hash when it failed
@@ -306,6 +322,9 @@ const (
 	NetworkBluesky  = "bluesky"
 )
 
+// AllNetworks are the networks there are, configured or not.
+var AllNetworks = []string{NetworkMastodon, NetworkBluesky}
+
 // Outlet is a network threads are posted to: Mastodon, Bluesky. Every
 // post is planned in the ledger before its first attempt, and an outlet
 // makes a retry of it harmless (Mastodon: an idempotency key and reading
@@ -338,38 +357,35 @@ var ErrPartial = errors.New("some articles or readers failed (see above)")
 // Error kinds the post job acts on. Any other error is transient: the
 // article stays in progress and the next run resumes it.
 var (
-	// ErrUnauthorized is a 401 or 403: the token is wrong or lacks a scope.
-	// The run stops and nothing is recorded as posted.
-	ErrUnauthorized = errors.New("the server refused the access token")
+	// ErrUnauthorized is a 401 or 403: the token (Bluesky: the app
+	// password, or the session) is wrong or lacks a scope. The network's
+	// run stops and nothing is recorded as posted.
+	ErrUnauthorized = errors.New("the server refused the credentials (access token or app password)")
 	// ErrRejected is a refusal the server will repeat (422, 404): the
 	// article fails with the server's reason and waits for a retry or an
 	// edit of its file.
 	ErrRejected = errors.New("the server rejected the post")
+	// ErrPictureTooLarge is an Upload's answer for a picture that cannot
+	// be made small enough for the network (see Limits.ShrinksImages):
+	// nothing was uploaded, and the post goes without it (a head post
+	// then carries its link card).
+	ErrPictureTooLarge = errors.New("the picture cannot be made small enough for the network")
 )
 
-// Poster is a live account that threads are posted to.
-type Poster interface {
-	// Limits are the server's rules for posts.
-	Limits(ctx context.Context) (Limits, error)
-	// Post creates one status, replying to inReplyTo unless it is "", with
-	// the post's idempotency key.
-	Post(ctx context.Context, p PlannedPost, inReplyTo string, mediaIDs []string) (Status, error)
-	// Upload uploads a picture with its alt text, ready to attach.
-	Upload(ctx context.Context, pic Picture, description string) (string, error)
-	// FindPosted finds a status of the account, created since the given
-	// time, replying to inReplyTo with the given text.
-	FindPosted(ctx context.Context, inReplyTo, text string, since time.Time) (Status, bool, error)
-}
-
-// PostLedger is the part of the state the post job needs.
+// PostLedger is the part of the state the post job needs. Every thread
+// is kept per article and network: the same article has a thread on
+// Mastodon and one on Bluesky, each with its own state and posts.
 type PostLedger interface {
-	ArticleRecords(ctx context.Context) (map[string]ArticleRecord, error)
-	PlanThread(ctx context.Context, articleID, hash string, posts []PlannedPost) error
-	PlannedPosts(ctx context.Context, articleID string) ([]PlannedPost, error)
-	MarkAttempt(ctx context.Context, articleID string, idx int) error
-	RecordPost(ctx context.Context, articleID string, idx int, statusID, statusURL string) error
-	FinishArticle(ctx context.Context, articleID string) error
-	FailArticle(ctx context.Context, articleID, hash, reason string) error
+	// ArticleRecords are the records of one network, by article ID.
+	ArticleRecords(ctx context.Context, network string) (map[string]ArticleRecord, error)
+	PlanThread(ctx context.Context, network, articleID, hash string, posts []PlannedPost) error
+	PlannedPosts(ctx context.Context, network, articleID string) ([]PlannedPost, error)
+	MarkAttempt(ctx context.Context, network, articleID string, idx int) error
+	// RecordPost records the post a planned one became (its ID, URL and,
+	// on Bluesky, CID).
+	RecordPost(ctx context.Context, network, articleID string, idx int, st Status) error
+	FinishArticle(ctx context.Context, network, articleID string) error
+	FailArticle(ctx context.Context, network, articleID, hash, reason string) error
 	// ServerInfo and RememberServer keep what the last run learned of a
 	// server.
 	ServerInfo(ctx context.Context, server string) (ServerInfo, bool, error)

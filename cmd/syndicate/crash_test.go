@@ -4,25 +4,30 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate/mastodon/mastotest"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/pds"
 )
 
 // TestCrashMatrix kills the binary with SIGKILL at every post of the
-// sample threads (the server has created the post, the answer never
-// arrives) and at several points of a digest send (a message delivered,
-// its outcome not yet known), reruns, and checks the promise: every post
-// exactly once with every chain intact; every reader mailed, a second
-// copy only for what was in flight. It prints a table of the points
-// tried. -short runs a sample of the points.
+// sample threads on Mastodon (the server has created the post, the answer
+// never arrives) and on Bluesky (the PDS wrote the record, the answer
+// never arrives; and, at some posts, before the PDS had the request),
+// at several points with both networks posting at once, and at several
+// points of a digest send (a message delivered, its outcome not yet
+// known), reruns, and checks the promise: every post exactly once with
+// every chain intact; every reader mailed, a second copy only for what
+// was in flight. It prints a table of the points tried. -short runs a
+// sample of the points.
 func TestCrashMatrix(t *testing.T) {
 	type row struct{ point, outcome string }
 	var table []row
 	defer func() {
 		var b strings.Builder
-		fmt.Fprintf(&b, "\n%-48s %s\n", "killed at", "outcome after rerun")
+		fmt.Fprintf(&b, "\n%-56s %s\n", "killed at", "outcome after rerun")
 		for _, r := range table {
-			fmt.Fprintf(&b, "%-48s %s\n", r.point, r.outcome)
+			fmt.Fprintf(&b, "%-56s %s\n", r.point, r.outcome)
 		}
 		t.Log(b.String())
 	}()
@@ -72,6 +77,119 @@ func TestCrashMatrix(t *testing.T) {
 			})
 		}
 	}
+
+	// Bluesky, on a real PDS (skipped, with its rows, where none is
+	// installed): the same threads, killed at the n-th record written.
+	t.Run("bluesky", func(t *testing.T) {
+		srv := pds.Start(t)
+		probe, _ := skyEnv(t, srv, "")
+		skyTotal := 0
+		for _, texts := range dryRunThreads(t, probe, "bluesky") {
+			skyTotal += len(texts)
+		}
+		type skyPoint struct {
+			n     int
+			phase string
+		}
+		var skyPoints []skyPoint
+		for at := 1; at <= skyTotal; at++ {
+			sample := at == 1 || at == skyTotal/2 || at == skyTotal
+			if !testing.Short() || sample {
+				skyPoints = append(skyPoints, skyPoint{at, "response"})
+			}
+			if sample {
+				skyPoints = append(skyPoints, skyPoint{at, "request"})
+			}
+		}
+		for _, at := range skyPoints {
+			point := fmt.Sprintf("bluesky post %d of %d", at.n, skyTotal)
+			if at.phase == "request" {
+				point += ", before the PDS had it"
+			}
+			t.Run(point, func(t *testing.T) {
+				e, proxy := skyEnv(t, srv, "")
+				want := dryRunThreads(t, e, "bluesky")
+				before := recordKeys(t, srv)
+				var k killable
+				proxy.set(func(nsid string, n int, phase string) action {
+					if nsid == "com.atproto.repo.putRecord" && n == at.n && phase == at.phase {
+						return action{kill: &k}
+					}
+					return action{}
+				})
+				if r := e.runKillable(&k, "post"); r.code != -1 {
+					t.Fatalf("not killed: %s", r)
+				}
+				proxy.set(nil)
+				if r := runSky(t, e, srv, "post"); r.code != 0 {
+					t.Fatal(r)
+				}
+				wantSkyThreads(t, srv, before, want)
+				if n := len(srv.ListRecords(t, postCollection)) - len(before); n != skyTotal {
+					t.Errorf("%d posts, want %d", n, skyTotal)
+				}
+				outcome := "every post once, chains intact"
+				if t.Failed() {
+					outcome = "FAILED"
+				}
+				table = append(table, row{point, outcome})
+			})
+		}
+
+		// Both networks at once, each mid-thread: the kill comes once
+		// Mastodon has created its m-th post (its answer held back) and the
+		// PDS has written Bluesky's b-th (its answer lost).
+		for _, at := range [][2]int{{1, 1}, {total / 2, skyTotal / 2}, {total, skyTotal}} {
+			m, b := at[0], at[1]
+			point := fmt.Sprintf("both networks, Mastodon post %d and Bluesky post %d", m, b)
+			t.Run(point, func(t *testing.T) {
+				masto := mastotest.New(token)
+				defer masto.Close()
+				proxy := newPDSProxy(t, srv.URL)
+				e := newEnv(t, mastodonConfig(masto, "")+blueskyConfig(proxy.URL, srv.Handle, ""))
+				e.vars = append(e.vars, "BLUESKY_APP_PASSWORD="+srv.AppPassword)
+				want := dryRunThreads(t, e, "bluesky")
+				before := recordKeys(t, srv)
+				var k killable
+				reached := make(chan struct{})
+				masto.OnCreate(func(mastotest.Status) {
+					if len(masto.Statuses()) == m {
+						close(reached)
+						k.waitKilled(t, 30*time.Second) // the answer never leaves
+					}
+				})
+				proxy.set(func(nsid string, n int, phase string) action {
+					if nsid == "com.atproto.repo.putRecord" && n == b && phase == "response" {
+						select {
+						case <-reached:
+						case <-time.After(30 * time.Second):
+							t.Error("Mastodon never reached its post")
+						}
+						return action{kill: &k}
+					}
+					return action{}
+				})
+				if r := e.runKillable(&k, "post"); r.code != -1 {
+					t.Fatalf("not killed: %s", r)
+				}
+				masto.OnCreate(nil)
+				proxy.set(nil)
+				if got, sky := len(masto.Statuses()), len(srv.ListRecords(t, postCollection))-len(before); got != m || sky != b {
+					t.Fatalf("killed with %d Mastodon and %d Bluesky posts, want %d and %d", got, sky, m, b)
+				}
+				if r := runSky(t, e, srv, "post"); r.code != 0 {
+					t.Fatal(r)
+				}
+				wantThreads(t, masto, sampleThreads)
+				wantSkyThreads(t, srv, before, want)
+				outcome := "every post once on both, chains intact"
+				if t.Failed() {
+					outcome = "FAILED"
+				}
+				table = append(table, row{point, outcome})
+			})
+		}
+	})
 
 	digestPoints := []int{1, 40, 80, 120, 160, 199, 200}
 	if testing.Short() {

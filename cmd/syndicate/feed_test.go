@@ -262,7 +262,7 @@ func TestFeeds_CheckAndBadFeeds(t *testing.T) {
 	if good.gets != before {
 		t.Error("--offline fetched a feed")
 	}
-	if !strings.Contains(r.stdout, "Nothing to post") {
+	if !strings.Contains(r.stdout, "nothing to post") || !strings.Contains(r.stderr, "feed gone: no fetch has worked yet; the last one said: HTTP 404") {
 		t.Errorf("offline dry run after everything was posted:\n%s", r)
 	}
 	if b, err := os.ReadFile(filepath.Join(e.dir, "config.yaml")); err != nil || !strings.Contains(string(b), "feeds:") {

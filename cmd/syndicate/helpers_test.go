@@ -167,6 +167,21 @@ func (k *killable) kill() {
 	}
 }
 
+// waitKilled waits until kill was called, at most within.
+func (k *killable) waitKilled(t *testing.T, within time.Duration) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		k.mu.Lock()
+		killed := k.killed
+		k.mu.Unlock()
+		if killed {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("not killed within %s", within)
+}
+
 // runKilled runs the binary and returns once it exits, normally or
 // because kill was called on the returned handle from another goroutine.
 func (e *env) runKillable(k *killable, args ...string) result {

@@ -221,7 +221,7 @@ func TestPost_MarkPostedAndEmbargo(t *testing.T) {
 	srv := mastotest.New(token)
 	defer srv.Close()
 	e := newEnv(t, mastodonConfig(srv, ""))
-	if r := e.run("post", "--mark-posted"); r.code != 0 || !strings.Contains(r.stdout, "4 article(s) recorded as posted without posting") {
+	if r := e.run("post", "--mark-posted"); r.code != 0 || !strings.Contains(r.stdout, "4 article(s) recorded as posted on Mastodon without posting") {
 		t.Fatal(r)
 	}
 	if r := e.run("post"); r.code != 0 || len(srv.Statuses()) != 0 {

@@ -94,7 +94,7 @@ func TestRun_Daemon(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
-	for _, want := range []string{`syndicate_posts_total{result="made"} 9`, `syndicate_messages_total{result="sent"} 40`, `syndicate_job_runs_total{job="digest",result="ok"}`, "syndicate_last_success_timestamp_seconds{job=\"post\"}", "syndicate_pending_articles 0"} {
+	for _, want := range []string{`syndicate_posts_total{network="mastodon",result="made"} 9`, `syndicate_messages_total{result="sent"} 40`, `syndicate_job_runs_total{job="digest",result="ok"}`, "syndicate_last_success_timestamp_seconds{job=\"post\"}", `syndicate_pending_articles{network="mastodon"} 0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

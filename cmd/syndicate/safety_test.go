@@ -309,7 +309,7 @@ func TestSafety_MarkPostedAdoptsForTheDigestToo(t *testing.T) {
 		e.write(fmt.Sprintf("articles/archive-%02d.md", i), fmt.Sprintf("---\ntitle: Archive story %d\n---\nOld text.\n", i))
 	}
 	r := e.run("post", "--mark-posted")
-	if r.code != 0 || !strings.Contains(r.stdout, "42 article(s) recorded as posted without posting") || !strings.Contains(r.stdout, "42 as mailed without mailing") {
+	if r.code != 0 || !strings.Contains(r.stdout, "42 article(s) recorded as posted on Mastodon without posting") || !strings.Contains(r.stdout, "42 as mailed without mailing") {
 		t.Fatal(r)
 	}
 	if r := e.run("digest"); r.code != 0 || !strings.Contains(r.stdout, "no new articles") || relay.Delivered() != 0 {

@@ -176,9 +176,16 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // Network is the outlet's name in the ledger.
 func (c *Client) Network() string { return syndicate.NetworkBluesky }
 
-// Limits are the lexicon's rules; they are the same on every PDS, so no
-// call is made.
+// Limits are the lexicon's rules (DefaultLimits); they are the same on
+// every PDS, so no call is made.
 func (c *Client) Limits(ctx context.Context) (syndicate.Limits, error) {
+	return DefaultLimits(), nil
+}
+
+// DefaultLimits are the rules a post meets on every PDS: the lexicon's
+// 300 graphemes (and 3,000 bytes, in the counting), four pictures of at
+// most MaxImageSize each, which Upload shrinks to fit.
+func DefaultLimits() syndicate.Limits {
 	return syndicate.Limits{
 		MaxCharacters:    MaxGraphemes,
 		MaxMedia:         MaxImages,
@@ -187,7 +194,8 @@ func (c *Client) Limits(ctx context.Context) (syndicate.Limits, error) {
 		ImageTypes:       append([]string(nil), ImageTypes...),
 		Counting:         syndicate.NetworkBluesky, // thread.CountBluesky
 		Software:         "atproto",
-	}, nil
+		ShrinksImages:    true,
+	}
 }
 
 // Plan fixes the post's record key (a TID, later than every key this

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -27,8 +26,9 @@ import (
 // ErrPictureTooLarge is returned by Upload for a picture that cannot be
 // made to fit MaxImageSize (or is too large to decode safely). Nothing was
 // uploaded, and the post can go without it: the caller logs the error and
-// posts with no media, and a head post then carries its link card.
-var ErrPictureTooLarge = errors.New("the picture cannot be made small enough for Bluesky")
+// posts with no media, and a head post then carries its link card. It is
+// syndicate.ErrPictureTooLarge, which the post job knows.
+var ErrPictureTooLarge = syndicate.ErrPictureTooLarge
 
 // Shrinking: a picture over MaxImageSize is decoded, laid on white (JPEG
 // has no transparency), scaled to at most maxSide pixels on its longer

@@ -202,7 +202,7 @@ func TestPlan(t *testing.T) {
 	}
 	lim, err := c.Limits(t.Context())
 	want := syndicate.Limits{MaxCharacters: 300, MaxMedia: 4, DescriptionLimit: 2000, ImageSizeLimit: 1_000_000,
-		ImageTypes: []string{"image/png", "image/jpeg", "image/webp", "image/gif"}, Counting: "bluesky", Software: "atproto"}
+		ImageTypes: []string{"image/png", "image/jpeg", "image/webp", "image/gif"}, Counting: "bluesky", Software: "atproto", ShrinksImages: true}
 	if err != nil || !reflect.DeepEqual(lim, want) {
 		t.Errorf("limits = %+v, %v; want %+v", lim, err, want)
 	}

@@ -62,13 +62,24 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	r := run(t, nil, "--config", cfg, "post", "--dry-run", "--json", "--all")
-	var doc struct{ Threads []struct{ Posts []any } }
+	var doc struct {
+		Threads []struct {
+			Network string
+			Posts   []any
+		}
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
-	wantPosts := 0
+	wantPosts, blueskyPosts := 0, 0
 	for _, th := range doc.Threads {
 		wantPosts += len(th.Posts)
+		if th.Network == "bluesky" {
+			blueskyPosts += len(th.Posts)
+		}
+	}
+	if blueskyPosts == 0 {
+		t.Fatal("the shipped config posts nothing to Bluesky: the preview's Bluesky cards go untested")
 	}
 	shots := os.Getenv("SYNDICATE_SCREENSHOTS")
 	if shots == "" {
@@ -113,6 +124,21 @@ func TestBrowser(t *testing.T) {
 		}
 		if w := evaluate[float64](t, ctx, `document.documentElement.scrollWidth`); w > float64(width) {
 			t.Errorf("preview at %d px scrolls sideways: %v px wide", width, w)
+		}
+		// Bluesky's cards, each length against Bluesky's limit, Mastodon's
+		// against Mastodon's.
+		if n := evaluate[int](t, ctx, `document.querySelectorAll(".thread.bluesky .post").length`); n != blueskyPosts {
+			t.Errorf("preview at %d px: %d Bluesky cards, want %d", width, n, blueskyPosts)
+		}
+		if !evaluate[bool](t, ctx, `[...document.querySelectorAll(".thread.bluesky .len")].every(e => e.textContent.trim().endsWith("/ 300")) && [...document.querySelectorAll(".thread.mastodon .len")].every(e => e.textContent.trim().endsWith("/ 500"))`) {
+			t.Errorf("preview at %d px: a length is not against its network's limit", width)
+		}
+		// Beside each other on a desktop, one above the other on a phone.
+		layout := evaluate[string](t, ctx, `(() => { const out = new Set(); for (const a of document.querySelectorAll(".article")) {
+			const m = a.querySelector(".thread.mastodon").getBoundingClientRect(), b = a.querySelector(".thread.bluesky").getBoundingClientRect();
+			out.add(Math.abs(m.top - b.top) < 1 && b.left >= m.right ? "beside" : b.top >= m.bottom ? "below" : "overlapping") } return [...out].join(",") })()`)
+		if want := map[int64]string{1280: "beside", 390: "below"}[width]; layout != want {
+			t.Errorf("preview at %d px: Bluesky's thread is %s Mastodon's, want %s", width, layout, want)
 		}
 		shoot(map[int64]string{1280: "preview-desktop.png", 390: "preview-phone.png"}[width], screenshot())
 

@@ -29,7 +29,6 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/source"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
-	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
 // Env is what a run may touch of the process.
@@ -92,7 +91,7 @@ func ExitCode(err error) int {
 	return ExitPartial
 }
 
-const usage = `syndicate turns articles into Mastodon key-point threads and an email digest.
+const usage = `syndicate turns articles into Mastodon and Bluesky key-point threads and an email digest.
 
 Usage:
   syndicate [--config PATH] <command> [flags]
@@ -133,6 +132,10 @@ type app struct {
 	// taken: the daemon's articles_settle; 0 for a command run by hand,
 	// which takes files as they are.
 	settle time.Duration
+	// network is the one network a command is limited to (--network);
+	// "" for all the config's. outlets are the live outlets, made once.
+	network string
+	outlets map[string]syndicate.Outlet
 }
 
 // Run runs the command line with args (without the program name).
@@ -282,7 +285,7 @@ func (a *app) articles(ctx context.Context, st store.Store, mode source.Mode) (a
 	if len(a.cfg.Feeds) > 0 {
 		sources = append(sources, a.feedSource(st, mode))
 		if st != nil {
-			records, err := st.ArticleRecords(ctx)
+			records, err := job.ReadRecords(ctx, st, syndicate.AllNetworks)
 			if err != nil {
 				return article.Set{}, err
 			}
@@ -290,7 +293,14 @@ func (a *app) articles(ctx context.Context, st store.Store, mode source.Mode) (a
 			if err != nil {
 				return article.Set{}, err
 			}
-			claimed = func(id string) bool { _, known := records[id]; return known || digested[id] }
+			claimed = func(id string) bool {
+				for _, rs := range records {
+					if _, known := rs[id]; known {
+						return true
+					}
+				}
+				return digested[id]
+			}
 		}
 	}
 	set, err := source.Gather(ctx, sources, claimed)
@@ -346,7 +356,7 @@ func (a *app) fetcher() *feed.Fetcher {
 // hence a panic; each extraction after it cannot fail.
 func (a *app) extractor() func([]string, string) []string {
 	ex := a.keypoints
-	count, fallback := a.cfg.KeyPoints.Count, a.cfg.Mastodon.Language
+	count, fallback := a.cfg.KeyPoints.Count, a.cfg.Language()
 	return func(paragraphs []string, lang string) []string {
 		if lang == "" {
 			lang = fallback
@@ -404,32 +414,3 @@ func (p *pictures) Read(src string, limit int64) (files.Image, error) {
 }
 
 func (p *pictures) Close() error { return p.files.Close() }
-
-// dryRunLimits are the limits a dry run composes with, which opens no
-// connection: what the last live run learned of the server (kept in the
-// state), else Mastodon's defaults; mastodon.counting, when it forces a
-// rule, and mastodon.max_characters, when set, win. The note says where
-// the counting rule came from.
-func (a *app) dryRunLimits(v view) (lim syndicate.Limits, note string) {
-	lim = syndicate.DefaultLimits()
-	note = "no live run has met " + a.cfg.Mastodon.Server + " yet"
-	if v.server != nil {
-		lim = v.server.Limits
-		note = fmt.Sprintf("the rule of %s %s, as last seen at %s on %s", orUnknown(lim.Software), lim.Version, a.cfg.Mastodon.Server, v.server.SeenAt.In(a.cfg.Location()).Format("2006-01-02 15:04 MST"))
-	}
-	if c := a.cfg.Mastodon.Counting; c != "" && c != "auto" {
-		lim.Counting = c
-		note = "mastodon.counting says so"
-	}
-	if a.cfg.Mastodon.MaxCharacters > 0 {
-		lim.MaxCharacters = a.cfg.Mastodon.MaxCharacters
-	}
-	return lim, thread.Counting(lim.Counting).Name() + ": " + note
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "an unknown server"
-	}
-	return s
-}

@@ -99,13 +99,22 @@ func TestPostDryRun_JSONContract(t *testing.T) {
 	}
 	var doc struct {
 		MaxCharacters int `json:"max_characters"`
-		Threads       []struct {
+		Networks      []struct {
+			Network       string
+			MaxCharacters int `json:"max_characters"`
+			Counting      string
+			Threads       int
+		}
+		Threads []struct {
+			Network             string
+			MaxCharacters       int `json:"max_characters"`
 			Article, Title, URL string
 			Posts               []struct {
 				Text       string
 				Length     int
 				Visibility string
 				Media      []struct{ File, Description string }
+				Card       *struct{ URL, Title, Description string }
 			}
 		}
 	}
@@ -117,20 +126,38 @@ func TestPostDryRun_JSONContract(t *testing.T) {
 		t.Error("more than one JSON document on stdout")
 	}
 	if got, want := doc.MaxCharacters, 500; got != want {
-		t.Errorf("max_characters = %d, want %d", got, want)
+		t.Errorf("max_characters = %d, want %d (the first network's)", got, want)
 	}
-	var ids []string
+	if got, want := fmt.Sprint(doc.Networks), "[{mastodon 500 mastodon 4} {bluesky 300 bluesky 4}]"; got != want {
+		t.Errorf("networks = %s, want %s", got, want)
+	}
+	ids := map[string][]string{}
 	for _, th := range doc.Threads {
-		ids = append(ids, th.Article)
-		for _, p := range th.Posts {
-			if p.Length > doc.MaxCharacters || p.Length <= 0 {
-				t.Errorf("%s: length %d", th.Article, p.Length)
+		ids[th.Network] = append(ids[th.Network], th.Article)
+		limit := map[string]int{"mastodon": 500, "bluesky": 300}[th.Network]
+		if th.MaxCharacters != limit {
+			t.Errorf("%s on %s: max_characters %d, want %d", th.Article, th.Network, th.MaxCharacters, limit)
+		}
+		for i, p := range th.Posts {
+			if p.Length > limit || p.Length <= 0 {
+				t.Errorf("%s on %s: length %d", th.Article, th.Network, p.Length)
+			}
+			// Bluesky's head post carries its link card; Mastodon's server
+			// makes its own.
+			if (p.Card != nil) != (th.Network == "bluesky" && i == 0) {
+				t.Errorf("%s on %s post %d: card %+v", th.Article, th.Network, i+1, p.Card)
+			}
+			if p.Card != nil && (p.Card.URL != th.URL || p.Card.Title != th.Title || p.Card.Description == "") {
+				t.Errorf("%s card = %+v", th.Article, p.Card)
 			}
 		}
 	}
-	// Oldest first; the draft and the embargoed article are not there.
-	if got, want := strings.Join(ids, ","), "north-sea-wind-auction,harbour-library-reopens,city-budget-vote,shehbaz-sharif-putin-letters"; got != want {
-		t.Errorf("threads = %s\nwant %s", got, want)
+	// Oldest first on each network; the draft and the embargoed article
+	// are not there.
+	for _, network := range []string{"mastodon", "bluesky"} {
+		if got, want := strings.Join(ids[network], ","), "north-sea-wind-auction,harbour-library-reopens,city-budget-vote,shehbaz-sharif-putin-letters"; got != want {
+			t.Errorf("%s threads = %s\nwant %s", network, got, want)
+		}
 	}
 	seed := doc.Threads[3]
 	// The head carries the first key point (the title) and the link; the
@@ -144,13 +171,86 @@ func TestPostDryRun_JSONContract(t *testing.T) {
 	if !strings.HasPrefix(seed.Posts[1].Text, "The Pakistani PM also plans") {
 		t.Errorf("seed's first reply = %q, want the second key point", seed.Posts[1].Text)
 	}
-	wind := doc.Threads[0]
-	if len(wind.Posts[0].Media) != 1 || !strings.HasSuffix(wind.Posts[0].Media[0].File, "offshore-wind.png") || wind.Posts[0].Media[0].Description == "" {
-		t.Errorf("wind head media = %+v", wind.Posts[0].Media)
+	for _, wind := range []int{0, 4} {
+		w := doc.Threads[wind]
+		if len(w.Posts[0].Media) != 1 || !strings.HasSuffix(w.Posts[0].Media[0].File, "offshore-wind.png") || w.Posts[0].Media[0].Description == "" {
+			t.Errorf("wind head media on %s = %+v", w.Network, w.Posts[0].Media)
+		}
 	}
-	if wind.Posts[0].Visibility != "public" || wind.Posts[1].Visibility != "unlisted" {
-		t.Errorf("visibility %s/%s", wind.Posts[0].Visibility, wind.Posts[1].Visibility)
+	if w := doc.Threads[0]; w.Posts[0].Visibility != "public" || w.Posts[1].Visibility != "unlisted" {
+		t.Errorf("Mastodon visibility %s/%s", w.Posts[0].Visibility, w.Posts[1].Visibility)
 	}
+	if w := doc.Threads[4]; w.Posts[0].Visibility != "public" || w.Posts[1].Visibility != "public" {
+		t.Errorf("Bluesky visibility %s/%s: every Bluesky post is public", w.Posts[0].Visibility, w.Posts[1].Visibility)
+	}
+
+	// --network shows one network alone.
+	r = run(t, nil, "--config", cfg, "post", "--dry-run", "--json", "--all", "--network", "bluesky")
+	if r.code != 0 || strings.Count(r.stdout, `"network": "bluesky"`) != 5 || strings.Contains(r.stdout, `"network": "mastodon"`) {
+		t.Errorf("--network bluesky: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := run(t, nil, "--config", cfg, "post", "--dry-run", "--network", "myspace"); r.code != 2 || !strings.Contains(r.stderr, "threads go to mastodon and bluesky") {
+		t.Errorf("--network myspace: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestPostDryRun_OneNetworkAlone: a config with only a bluesky section
+// posts to Bluesky alone; with neither section, dry runs compose for
+// Mastodon as they always did.
+func TestPostDryRun_OneNetworkAlone(t *testing.T) {
+	for _, tt := range []struct {
+		name, cut string
+		want      string
+	}{
+		{"bluesky alone", "mastodon:", "bluesky"},
+		{"mastodon alone", "bluesky:", "mastodon"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := workspace(t, func(s string) string { return dropSection(s, tt.cut) })
+			r := run(t, nil, "--config", cfg, "post", "--dry-run", "--json", "--all")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var doc struct {
+				Networks []struct{ Network string }
+				Threads  []struct{ Network string }
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Networks) != 1 || doc.Networks[0].Network != tt.want || len(doc.Threads) != 4 {
+				t.Errorf("networks %+v, %d threads; want %s alone", doc.Networks, len(doc.Threads), tt.want)
+			}
+			for _, th := range doc.Threads {
+				if th.Network != tt.want {
+					t.Errorf("a thread on %s", th.Network)
+				}
+			}
+			for _, cmd := range [][]string{{"check"}, {"status"}, {"preview", "--out", filepath.Join(t.TempDir(), "p")}, {"digest", "--dry-run"}} {
+				if r := run(t, nil, append([]string{"--config", cfg}, cmd...)...); r.code != 0 {
+					t.Errorf("%v: exit %d\n%s", cmd, r.code, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// dropSection removes a top-level section of the config text.
+func dropSection(config, header string) string {
+	var out []string
+	skip := false
+	for _, line := range strings.Split(config, "\n") {
+		if strings.HasPrefix(line, header) {
+			skip = true
+			continue
+		}
+		if skip && (strings.HasPrefix(line, " ") || line == "") {
+			continue
+		}
+		skip = false
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestPostDryRun_CapAndText(t *testing.T) {
@@ -258,7 +358,7 @@ func TestCheck_ExitCodes(t *testing.T) {
 	}
 	// The other articles are still processed.
 	r = run(t, nil, "--config", cfg, "post", "--dry-run", "--json", "--all")
-	if r.code != 1 || strings.Count(r.stdout, `"article":`) != 4 {
+	if r.code != 1 || strings.Count(r.stdout, `"article":`) != 8 {
 		t.Errorf("with a broken article: exit %d, stdout:\n%s", r.code, r.stdout)
 	}
 

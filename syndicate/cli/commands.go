@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/article"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
-	"github.com/syndicate-bot/syndicate/syndicate/mastodon"
 	"github.com/syndicate-bot/syndicate/syndicate/source"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
@@ -31,27 +32,23 @@ func (a *app) openState(ctx context.Context) (store.Store, func(), error) {
 	return st, func() { st.Close(); lock.Release() }, nil
 }
 
-// mastodonClient is the live poster of the config.
-func (a *app) mastodonClient() *mastodon.Client {
-	m := a.cfg.Mastodon
-	return mastodon.New(mastodon.Options{
-		Server: m.Server, Token: m.AccessToken.Reveal(), Timeout: m.Timeout.D(), Retries: 4, Logger: a.log, Counting: m.Counting,
-	})
-}
-
 // post posts the pending threads, or shows them with --dry-run.
 func (a *app) post(ctx context.Context, args []string) error {
-	fs := a.flags("post", "[--dry-run [--json] [--all] [--offline]] [--retry ID] [--mark-posted]")
+	fs := a.flags("post", "[--dry-run [--json] [--all] [--offline]] [--retry ID] [--mark-posted] [--network NAME]")
 	dryRun := fs.Bool("dry-run", false, "show the threads that would be posted now; send and record nothing")
 	asJSON := fs.Bool("json", false, "with --dry-run: print one JSON document")
-	all := fs.Bool("all", false, "with --dry-run: show every pending thread, not only this run's (mastodon.max_threads_per_run)")
+	all := fs.Bool("all", false, "with --dry-run: show every pending thread, not only this run's (max_threads_per_run)")
 	retry := fs.String("retry", "", "make the failed article `ID` pending again, then post")
 	markPosted := fs.Bool("mark-posted", false, "record every current article as posted without posting (adopting an existing archive)")
 	fs.BoolVar(&a.offline, "offline", false, "with --dry-run: fetch no feed, show their items as the state last saw them")
+	network := fs.String("network", "", "only this network (`NAME`: mastodon or bluesky); with --mark-posted, that network's threads alone, not the digest")
 	if help, err := a.parse(fs, args); help || err != nil {
 		return err
 	}
 	if err := a.load(); err != nil {
+		return err
+	}
+	if err := a.chooseNetwork("post", *network); err != nil {
 		return err
 	}
 	if *dryRun {
@@ -61,7 +58,7 @@ func (a *app) post(ctx context.Context, args []string) error {
 		return usageError("post: --json and --all go with --dry-run")
 	}
 	if !*markPosted {
-		if err := a.cfg.RequirePosting(); err != nil {
+		if err := a.requirePosting(); err != nil {
 			return &ExitError{Code: ExitUsage, Err: err}
 		}
 	}
@@ -77,70 +74,135 @@ func (a *app) post(ctx context.Context, args []string) error {
 	a.printProblems(set.Problems)
 
 	if *markPosted {
-		records, err := st.ArticleRecords(ctx)
-		if err != nil {
-			return err
-		}
-		var adopt []*syndicate.Article
-		now := a.env.Now()
-		for _, art := range set.Articles {
-			r, known := records[art.ID]
-			if s := job.Classify(art, r, known, now, 0); s != job.Draft && s != job.Waiting {
-				adopt = append(adopt, art)
-			}
-		}
-		posts, mailed, err := st.AdoptArticles(ctx, adopt)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.env.Stdout, "adopted the archive: %d article(s) recorded as posted without posting (%d already had a record) and %d as mailed without mailing; only articles added from now on are posted and mailed\n",
-			posts, len(adopt)-posts, mailed)
-		return partial(set.Problems)
+		return a.markPosted(ctx, st, set)
 	}
 	if *retry != "" {
-		ok, err := st.RetryArticle(ctx, *retry)
-		if err != nil {
-			return err
+		var retried []string
+		for _, n := range a.networks() {
+			ok, err := st.RetryArticle(ctx, n, *retry)
+			if err != nil {
+				return err
+			}
+			if ok {
+				retried = append(retried, n)
+			}
 		}
-		if !ok {
-			return usageError("post --retry %s: no failed article has that ID (see \"syndicate status\")", *retry)
+		if len(retried) == 0 {
+			return usageError("post --retry %s: no article with that ID failed on %s (see \"syndicate status\")", *retry, strings.Join(a.networks(), " or "))
 		}
-		a.log.Info("article made pending again", "article", *retry)
+		a.log.Info("article made pending again", "article", *retry, "networks", strings.Join(retried, ","))
 	}
 
 	return a.postWith(ctx, st, set.Articles, set.Problems)
 }
 
-// postWith runs the post job on an open state and reports it.
+// requirePosting reports the keys a live post run needs but the file
+// leaves empty, for the networks it posts to.
+func (a *app) requirePosting() error {
+	if a.network == "" {
+		return a.cfg.RequirePosting()
+	}
+	return a.cfg.RequirePostingTo(a.network)
+}
+
+// markPosted adopts the archive: every current article (not a draft, not
+// embargoed) recorded as posted on the networks, and as mailed when no
+// --network limits it to one network's threads.
+func (a *app) markPosted(ctx context.Context, st store.Store, set article.Set) error {
+	networks := a.networks()
+	records, err := job.ReadRecords(ctx, st, networks)
+	if err != nil {
+		return err
+	}
+	var adopt []*syndicate.Article
+	now := a.env.Now()
+	for _, art := range set.Articles {
+		if s := job.ClassifyAll(art, records, now, 0); s != job.Draft && s != job.Waiting {
+			adopt = append(adopt, art)
+		}
+	}
+	mail := a.network == ""
+	posts, mailed, err := st.AdoptArticles(ctx, adopt, networks, mail)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, n := range networks {
+		parts = append(parts, fmt.Sprintf("%d article(s) recorded as posted on %s without posting (%d already had a record there)", posts[n], networkName(n), len(adopt)-posts[n]))
+	}
+	if mail {
+		parts = append(parts, fmt.Sprintf("%d as mailed without mailing", mailed))
+	} else {
+		parts = append(parts, "the digest is left as it is")
+	}
+	fmt.Fprintf(a.env.Stdout, "adopted the archive: %s; only articles added from now on are posted and mailed\n", strings.Join(parts, "; "))
+	return partial(set.Problems)
+}
+
+// postWith runs the post job on every network, each in a run of its own
+// at the same time (one network failing, or waiting for a rate limit,
+// never holds up or stops another), and reports them in order.
 func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicate.Article, problems []error) error {
 	images, err := a.pictures(ctx)
 	if err != nil {
 		return err
 	}
 	defer images.Close()
-	opts, err := a.postOptions()
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
-	}
-	rep, err := job.Post(ctx, job.PostDeps{Options: opts, Ledger: st, Poster: a.mastodonClient(), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}, articles)
-	a.printPostReport(rep)
-	if a.metrics != nil {
-		a.metrics.Posts.WithLabelValues("made").Add(float64(rep.Posts))
-		a.metrics.Posts.WithLabelValues("failed").Add(float64(len(rep.Failed)))
-		a.metrics.PendingArticles.Set(float64(rep.Left + rep.Waiting))
-	}
-	if err != nil {
-		if errors.Is(err, syndicate.ErrUnauthorized) {
-			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nTry: check mastodon.access_token (%s:%d) and that the token has the scopes write:statuses write:media read:accounts",
-				err, a.cfg.Path, max(1, a.cfg.Line("mastodon.access_token")))}
+	networks := a.networks()
+	deps := make([]job.PostDeps, len(networks))
+	for i, n := range networks {
+		opts, err := a.postOptions(n)
+		if err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
 		}
-		if errors.Is(err, job.ErrStopped) {
-			fmt.Fprintln(a.env.Stderr, "stopped: the rest goes out on the next run")
-			return nil
+		out, err := a.outlet(n)
+		if err != nil {
+			return err
 		}
-		return err
+		deps[i] = job.PostDeps{Options: opts, Ledger: st, Outlet: out, Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}
 	}
-	if len(rep.Failed) > 0 {
+	reps := make([]job.PostReport, len(networks))
+	errs := make([]error, len(networks))
+	var wg sync.WaitGroup
+	for i := range networks {
+		wg.Go(func() { reps[i], errs[i] = job.Post(ctx, deps[i], articles) })
+	}
+	wg.Wait()
+
+	failed, stopped := false, false
+	var unauthorized, other []error
+	for i, n := range networks {
+		rep, err := reps[i], errs[i]
+		if err == nil || rep.Posts > 0 || len(rep.Finished) > 0 || len(rep.Failed) > 0 {
+			a.printPostReport(rep) // (a run that did nothing but fail says so below)
+		}
+		failed = failed || len(rep.Failed) > 0
+		if a.metrics != nil {
+			a.metrics.Posts.WithLabelValues(n, "made").Add(float64(rep.Posts))
+			a.metrics.Posts.WithLabelValues(n, "failed").Add(float64(len(rep.Failed)))
+			a.metrics.PendingArticles.WithLabelValues(n).Set(float64(rep.Left + rep.Waiting))
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, syndicate.ErrUnauthorized):
+			unauthorized = append(unauthorized, fmt.Errorf("%s: %w\n%s", n, err, a.unauthorizedHint(n)))
+		case errors.Is(err, job.ErrStopped):
+			stopped = true
+		default:
+			other = append(other, fmt.Errorf("%s: %w", n, err))
+		}
+	}
+	if len(unauthorized) > 0 {
+		return &ExitError{Code: ExitUsage, Err: errors.Join(append(unauthorized, other...)...)}
+	}
+	if len(other) > 0 {
+		return errors.Join(other...)
+	}
+	if stopped {
+		fmt.Fprintln(a.env.Stderr, "stopped: the rest goes out on the next run")
+		return nil
+	}
+	if failed {
 		return ErrPartial
 	}
 	return partial(problems)
@@ -153,6 +215,8 @@ func partial(problems []error) error {
 	return nil
 }
 
+// printPostReport prints what a run did on one network: a line on
+// stdout, and each failure and picture left out on stderr.
 func (a *app) printPostReport(rep job.PostReport) {
 	parts := []string{"nothing to post"}
 	if n := len(rep.Finished); n > 0 {
@@ -161,7 +225,10 @@ func (a *app) printPostReport(rep job.PostReport) {
 		parts = nil
 	}
 	for _, f := range rep.Failed {
-		fmt.Fprintf(a.env.Stderr, "%s: failed: %s\n", text.Terminal(f.ArticleID), text.Terminal(f.Reason))
+		fmt.Fprintf(a.env.Stderr, "%s: %s: failed: %s\n", rep.Network, text.Terminal(f.ArticleID), text.Terminal(f.Reason))
+	}
+	for _, f := range rep.Unpictured {
+		fmt.Fprintf(a.env.Stderr, "%s: %s: %s\n", rep.Network, text.Terminal(f.ArticleID), text.Terminal(f.Reason))
 	}
 	if n := len(rep.Failed); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed (retry with: syndicate post --retry ID)", n))
@@ -172,5 +239,5 @@ func (a *app) printPostReport(rep job.PostReport) {
 	if rep.Waiting > 0 {
 		parts = append(parts, fmt.Sprintf("%d waiting for their date", rep.Waiting))
 	}
-	fmt.Fprintf(a.env.Stdout, "%s; %d post(s) made\n", strings.Join(parts, "; "), rep.Posts)
+	fmt.Fprintf(a.env.Stdout, "%s: %s; %d post(s) made\n", rep.Network, strings.Join(parts, "; "), rep.Posts)
 }

@@ -28,8 +28,10 @@ import (
 // view is what a dry run reads, once: the articles, and what the state
 // records of them when one exists (opened read-only: nothing is written).
 type view struct {
-	set      article.Set
-	records  map[string]syndicate.ArticleRecord
+	set article.Set
+	// records are the ledger's of each configured network (empty ones
+	// when there is no state yet).
+	records  job.Records
 	digested map[string]bool
 	digests  []syndicate.DigestRecord // the newest few
 	server   *syndicate.ServerInfo    // what the last live run learned of the server
@@ -58,6 +60,7 @@ func (a *app) readView(ctx context.Context) (view, error) {
 	if a.offline {
 		mode = source.Offline
 	}
+	v.records = job.EmptyRecords(a.cfg.Networks())
 	st, err := store.OpenReadOnly(ctx, a.cfg.State, store.Options{Now: a.env.Now})
 	if errors.Is(err, store.ErrNoState) {
 		// Nothing was posted or mailed yet.
@@ -71,7 +74,7 @@ func (a *app) readView(ctx context.Context) (view, error) {
 	if v.set, err = a.articles(ctx, st, mode); err != nil {
 		return v, err
 	}
-	if v.records, err = st.ArticleRecords(ctx); err != nil {
+	if v.records, err = job.ReadRecords(ctx, st, a.cfg.Networks()); err != nil {
 		return v, err
 	}
 	if v.digested, err = st.DigestedArticles(ctx); err != nil {
@@ -124,14 +127,16 @@ func (a *app) check(ctx context.Context, args []string) error {
 	}
 	set := v.set
 	problems := set.Problems
-	lim, _ := a.dryRunLimits(v)
-	opts, err := a.threadOptions(lim)
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
-	}
-	for _, art := range set.Articles {
-		if _, err := thread.Compose(art, opts); err != nil {
-			problems = append(problems, &article.Error{Path: art.Path, Line: 1, Msg: err.Error()})
+	for _, n := range a.cfg.Networks() {
+		lim, _ := a.dryRunLimits(v, n)
+		opts, err := a.threadOptions(n, lim)
+		if err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		for _, art := range set.Articles {
+			if _, err := thread.Compose(art, opts); err != nil {
+				problems = append(problems, composeProblem(art, n, err))
+			}
 		}
 	}
 	if _, err := a.digestRenderer(); err != nil {
@@ -179,14 +184,22 @@ func (a *app) check(ctx context.Context, args []string) error {
 	return nil
 }
 
+// composeProblem is an article whose thread cannot be composed for a
+// network, as a path:line problem.
+func composeProblem(art *syndicate.Article, network string, err error) error {
+	return &article.Error{Path: art.Path, Line: 1, Msg: err.Error() + " (on " + networkName(network) + ")"}
+}
+
 // threadJSON is one thread of "post --dry-run --json".
 type threadJSON struct {
-	Article   string     `json:"article"`
-	Source    string     `json:"source"` // "folder", or "feed:<name>"
-	Title     string     `json:"title"`
-	URL       string     `json:"url"`
-	Extracted bool       `json:"key_points_extracted,omitempty"` // chosen by the extractor
-	Posts     []postJSON `json:"posts"`
+	Network       string     `json:"network"` // mastodon, bluesky
+	Article       string     `json:"article"`
+	Source        string     `json:"source"` // "folder", or "feed:<name>"
+	Title         string     `json:"title"`
+	URL           string     `json:"url"`
+	MaxCharacters int        `json:"max_characters"` // the network's limit each length is against
+	Extracted     bool       `json:"key_points_extracted,omitempty"`
+	Posts         []postJSON `json:"posts"`
 }
 
 type postJSON struct {
@@ -196,6 +209,7 @@ type postJSON struct {
 	Language       string      `json:"language,omitempty"`
 	ContentWarning string      `json:"spoiler_text,omitempty"`
 	Media          []mediaJSON `json:"media"`
+	Card           *cardJSON   `json:"card,omitempty"` // Bluesky's link card
 }
 
 type mediaJSON struct {
@@ -203,66 +217,114 @@ type mediaJSON struct {
 	Description string `json:"description"`
 }
 
-// pendingThreads composes the threads a post run would make now; the
-// problems are the articles' and the compositions'. all ignores the
-// per-run cap.
-func (a *app) pendingThreads(v view, lim syndicate.Limits, all bool) ([]syndicate.Thread, job.PostPlan, []error, error) {
-	plan := job.SelectPosts(v.set.Articles, v.records, a.env.Now(), a.settle)
-	due := plan.Due
-	if c := a.cfg.Mastodon.MaxThreadsPerRun; !all && c > 0 && len(due) > c {
-		due = due[:c]
-	}
-	opts, err := a.threadOptions(lim)
-	if err != nil {
-		return nil, plan, nil, &ExitError{Code: ExitUsage, Err: err}
-	}
-	problems := v.set.Problems
-	var threads []syndicate.Thread
-	for _, art := range due {
-		t, err := thread.Compose(art, opts)
-		if err != nil {
-			problems = append(problems, &article.Error{Path: art.Path, Line: 1, Msg: err.Error()})
-			continue
-		}
-		threads = append(threads, t)
-	}
-	return threads, plan, problems, nil
+type cardJSON struct {
+	URL         string `json:"url"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
 }
 
-// postDryRun prints the threads that would be posted now.
+// networkJSON is what a dry run composed against on one network.
+type networkJSON struct {
+	Network       string `json:"network"`
+	MaxCharacters int    `json:"max_characters"`
+	Counting      string `json:"counting"`
+	CountingNote  string `json:"counting_note"`
+	Threads       int    `json:"threads"`
+}
+
+// networkThreads are the threads a post run would make now on one
+// network, and what they were composed against.
+type networkThreads struct {
+	network string
+	lim     syndicate.Limits
+	note    string // how length is counted, and why
+	threads []syndicate.Thread
+	plan    job.PostPlan
+	held    int // pending threads left for later runs by the cap
+}
+
+// pendingThreads composes, for every network, the threads a post run
+// would make now; the problems are the articles' and the compositions'.
+// all ignores the per-run caps.
+func (a *app) pendingThreads(v view, all bool) ([]networkThreads, []error, error) {
+	problems := v.set.Problems
+	var out []networkThreads
+	for _, n := range a.networks() {
+		nt := networkThreads{network: n}
+		nt.lim, nt.note = a.dryRunLimits(v, n)
+		nt.plan = job.SelectPosts(v.set.Articles, v.records[n], a.env.Now(), a.settle)
+		due := nt.plan.Due
+		if c, _ := a.maxThreads(n); !all && c > 0 && len(due) > c {
+			due = due[:c]
+		}
+		opts, err := a.threadOptions(n, nt.lim)
+		if err != nil {
+			return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+		}
+		failed := 0
+		for _, art := range due {
+			t, err := thread.Compose(art, opts)
+			if err != nil {
+				problems = append(problems, composeProblem(art, n, err))
+				failed++
+				continue
+			}
+			nt.threads = append(nt.threads, t)
+		}
+		nt.held = len(nt.plan.Due) - len(nt.threads) - failed - countErrors(v.set.Problems, nt.plan.Due)
+		out = append(out, nt)
+	}
+	return out, problems, nil
+}
+
+// postDryRun prints the threads that would be posted now on every
+// network.
 func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 	v, err := a.readView(ctx)
 	if err != nil {
 		return err
 	}
-	lim, note := a.dryRunLimits(v)
-	threads, plan, problems, err := a.pendingThreads(v, lim, all)
+	nets, problems, err := a.pendingThreads(v, all)
 	if err != nil {
 		return err
 	}
 	a.printProblems(problems)
 	extracted := map[string]bool{}
-	for _, art := range plan.Due {
+	for _, art := range v.set.Articles {
 		extracted[art.ID] = art.KeyPointsExtracted
 	}
 	if asJSON {
+		// The top-level limit and counting are the first network's (one
+		// network was all there was); each thread names its own.
 		out := struct {
-			MaxCharacters int          `json:"max_characters"`
-			Counting      string       `json:"counting"`
-			CountingNote  string       `json:"counting_note"`
-			Threads       []threadJSON `json:"threads"`
-			Problems      []string     `json:"problems"`
-		}{MaxCharacters: lim.MaxCharacters, Counting: lim.Counting, CountingNote: note, Threads: []threadJSON{}, Problems: []string{}}
-		for _, t := range threads {
-			tj := threadJSON{Article: t.ArticleID, Source: sourceOf(t), Title: t.Title, URL: t.URL, Extracted: extracted[t.ArticleID]}
-			for _, p := range t.Posts {
-				pj := postJSON{Text: p.Text, Length: p.Length, Visibility: p.Visibility, Language: p.Language, ContentWarning: p.ContentWarning, Media: []mediaJSON{}}
-				for _, m := range p.Media {
-					pj.Media = append(pj.Media, mediaJSON{File: m.File, Description: m.Description})
-				}
-				tj.Posts = append(tj.Posts, pj)
+			MaxCharacters int           `json:"max_characters"`
+			Counting      string        `json:"counting"`
+			CountingNote  string        `json:"counting_note"`
+			Networks      []networkJSON `json:"networks"`
+			Threads       []threadJSON  `json:"threads"`
+			Problems      []string      `json:"problems"`
+		}{Networks: []networkJSON{}, Threads: []threadJSON{}, Problems: []string{}}
+		for i, nt := range nets {
+			if i == 0 {
+				out.MaxCharacters, out.Counting, out.CountingNote = nt.lim.MaxCharacters, nt.lim.Counting, nt.note
 			}
-			out.Threads = append(out.Threads, tj)
+			out.Networks = append(out.Networks, networkJSON{Network: nt.network, MaxCharacters: nt.lim.MaxCharacters,
+				Counting: nt.lim.Counting, CountingNote: nt.note, Threads: len(nt.threads)})
+			for _, t := range nt.threads {
+				tj := threadJSON{Network: nt.network, Article: t.ArticleID, Source: sourceOf(t), Title: t.Title, URL: t.URL,
+					MaxCharacters: nt.lim.MaxCharacters, Extracted: extracted[t.ArticleID]}
+				for _, p := range t.Posts {
+					pj := postJSON{Text: p.Text, Length: p.Length, Visibility: p.Visibility, Language: p.Language, ContentWarning: p.ContentWarning, Media: []mediaJSON{}}
+					for _, m := range p.Media {
+						pj.Media = append(pj.Media, mediaJSON{File: m.File, Description: m.Description})
+					}
+					if c := p.Card; c != nil {
+						pj.Card = &cardJSON{URL: c.URL, Title: c.Title, Description: c.Description}
+					}
+					tj.Posts = append(tj.Posts, pj)
+				}
+				out.Threads = append(out.Threads, tj)
+			}
 		}
 		for _, p := range problems {
 			out.Problems = append(out.Problems, p.Error())
@@ -273,18 +335,28 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			return err
 		}
 	} else {
-		writeThreads(a.env.Stdout, threads, lim.MaxCharacters, note, extracted)
-		if held := len(plan.Due) - len(threads) - countErrors(problems, plan.Due); held > 0 && !all {
-			fmt.Fprintf(a.env.Stdout, "%d more pending article(s) wait for later runs (mastodon.max_threads_per_run: %d); --all shows them.\n", held, a.cfg.Mastodon.MaxThreadsPerRun)
+		for i, nt := range nets {
+			if i > 0 {
+				fmt.Fprintln(a.env.Stdout)
+			}
+			writeThreads(a.env.Stdout, nt, extracted)
+			if nt.held > 0 && !all {
+				c, key := a.maxThreads(nt.network)
+				fmt.Fprintf(a.env.Stdout, "%d more pending article(s) wait for later runs (%s: %d); --all shows them.\n", nt.held, key, c)
+			}
+			for _, w := range nt.plan.Stopped {
+				fmt.Fprintf(a.env.Stdout, "%s became a draft while its %s thread was unfinished: nothing more is posted.\n", text.Terminal(w.ID), networkName(nt.network))
+			}
 		}
-		for _, w := range plan.Waiting {
-			fmt.Fprintf(a.env.Stdout, "%s waits for its date, %s.\n", text.Terminal(w.ID), w.Date.Format("2006-01-02 15:04 MST"))
-		}
-		for _, w := range plan.Settling {
-			fmt.Fprintf(a.env.Stdout, "%s changed less than %s ago (articles_settle): it waits for the next tick.\n", text.Terminal(w.ID), a.settle)
-		}
-		for _, w := range plan.Stopped {
-			fmt.Fprintf(a.env.Stdout, "%s became a draft while its thread was unfinished: nothing more is posted.\n", text.Terminal(w.ID))
+		if len(nets) > 0 {
+			// Dates and settling are the article's, the same on every network.
+			plan := nets[0].plan
+			for _, w := range plan.Waiting {
+				fmt.Fprintf(a.env.Stdout, "%s waits for its date, %s.\n", text.Terminal(w.ID), w.Date.Format("2006-01-02 15:04 MST"))
+			}
+			for _, w := range plan.Settling {
+				fmt.Fprintf(a.env.Stdout, "%s changed less than %s ago (articles_settle): it waits for the next tick.\n", text.Terminal(w.ID), a.settle)
+			}
 		}
 	}
 	if len(problems) > 0 {
@@ -317,16 +389,17 @@ func countErrors(problems []error, list []*syndicate.Article) int {
 	return n
 }
 
-// writeThreads prints threads for a person; extracted names the articles
-// whose key points the extractor chose. Every line of article text is
-// escaped for the terminal.
-func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, counting string, extracted map[string]bool) {
-	if len(threads) == 0 {
-		fmt.Fprintln(w, "Nothing to post: every article is posted, a draft, or waiting for its date.")
+// writeThreads prints one network's threads for a person; extracted
+// names the articles whose key points the extractor chose. Every line of
+// article text is escaped for the terminal.
+func writeThreads(w io.Writer, nt networkThreads, extracted map[string]bool) {
+	name, limit, unit := networkName(nt.network), nt.lim.MaxCharacters, lengthUnit(nt.network)
+	if len(nt.threads) == 0 {
+		fmt.Fprintf(w, "%s: nothing to post: every article is posted, a draft, or waiting for its date.\n", name)
 		return
 	}
-	fmt.Fprintf(w, "Would post %d thread(s), limit %d characters per post (dry run: nothing is sent).\nLength is counted %s.\n", len(threads), limit, counting)
-	for _, t := range threads {
+	fmt.Fprintf(w, "%s: would post %d thread(s), limit %d %s per post (dry run: nothing is sent).\nLength is counted %s.\n", name, len(nt.threads), limit, unit, nt.note)
+	for _, t := range nt.threads {
 		note := ""
 		if extracted[t.ArticleID] {
 			note = "; key points chosen by the extractor"
@@ -334,13 +407,13 @@ func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, counting s
 		if src := sourceOf(t); src != "folder" {
 			note += "; from " + src
 		}
-		fmt.Fprintf(w, "\n=== %s (%d posts%s)\n", text.Terminal(t.ArticleID), len(t.Posts), text.Terminal(note))
+		fmt.Fprintf(w, "\n=== %s on %s (%d posts%s)\n", text.Terminal(t.ArticleID), name, len(t.Posts), text.Terminal(note))
 		for i, p := range t.Posts {
 			fmt.Fprintf(w, "--- post %d/%d · %s", i+1, len(t.Posts), p.Visibility)
 			if p.Language != "" {
 				fmt.Fprintf(w, " · %s", text.Terminal(p.Language))
 			}
-			fmt.Fprintf(w, " · %d/%d characters\n", p.Length, limit)
+			fmt.Fprintf(w, " · %d/%d %s\n", p.Length, limit, unit)
 			if p.ContentWarning != "" {
 				fmt.Fprintf(w, "    CW: %s\n", text.Terminal(p.ContentWarning))
 			}
@@ -349,6 +422,9 @@ func writeThreads(w io.Writer, threads []syndicate.Thread, limit int, counting s
 			}
 			for _, m := range p.Media {
 				fmt.Fprintf(w, "    [image %s, alt: %s]\n", text.Terminal(m.File), text.Terminal(m.Description))
+			}
+			if c := p.Card; c != nil && len(p.Media) == 0 {
+				fmt.Fprintf(w, "    [link card %s: %s]\n", text.Terminal(c.URL), text.Terminal(c.Title))
 			}
 		}
 	}
@@ -538,8 +614,7 @@ func (a *app) preview(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	lim, _ := a.dryRunLimits(v)
-	threads, _, problems, err := a.pendingThreads(v, lim, true)
+	nets, problems, err := a.pendingThreads(v, true)
 	if err != nil {
 		return err
 	}
@@ -549,7 +624,7 @@ func (a *app) preview(ctx context.Context, args []string) error {
 	}
 	problems = append(problems, pd.Skipped...)
 	page := preview.Page{
-		Title: "syndicate preview", Account: a.accountName(), Server: a.cfg.Mastodon.Server, Limit: lim.MaxCharacters,
+		Title: "syndicate preview", Account: a.accountName(),
 		Generated: a.env.Now().In(a.cfg.Location()).Format("2006-01-02 15:04 MST"),
 	}
 	page.Initial = strings.ToUpper(string([]rune(page.Account)[:1]))
@@ -559,10 +634,24 @@ func (a *app) preview(ctx context.Context, args []string) error {
 	}
 	defer images.Close()
 	inliner := preview.NewInliner(images)
-	for _, t := range threads {
-		page.Threads = append(page.Threads, preview.FromThread(t, lim.MaxCharacters, inliner))
-		page.PostsTotal += len(t.Posts)
+	threads := 0
+	for _, nt := range nets {
+		n := preview.Network{Name: nt.network, Label: networkName(nt.network), Limit: nt.lim.MaxCharacters, Unit: lengthUnit(nt.network), Server: a.cfg.Mastodon.Server}
+		account := page.Account
+		if nt.network == syndicate.NetworkBluesky {
+			n.Server = a.cfg.Bluesky.Service
+			if h := a.cfg.Bluesky.Handle; h != "" {
+				account = "@" + h
+			}
+		}
+		page.Networks = append(page.Networks, n)
+		for _, t := range nt.threads {
+			page.Threads = append(page.Threads, preview.FromThread(t, n, account, inliner))
+			page.PostsTotal += len(t.Posts)
+		}
+		threads += len(nt.threads)
 	}
+	page.Articles = preview.ByArticle(page.Threads)
 	for _, p := range problems {
 		page.Problems = append(page.Problems, p.Error())
 	}
@@ -585,7 +674,7 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	a.printProblems(problems)
-	fmt.Fprintf(a.env.Stdout, "wrote %s: %d thread(s), the digest for %d reader(s); open it in a browser\n", path, len(threads), pd.Readers)
+	fmt.Fprintf(a.env.Stdout, "wrote %s: %d thread(s), the digest for %d reader(s); open it in a browser\n", path, threads, pd.Readers)
 	if len(problems) > 0 {
 		return ErrPartial
 	}

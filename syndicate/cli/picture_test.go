@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,10 @@ func TestDigestDryRun_Picture(t *testing.T) {
 func TestCheck_BadMediaBaseURL(t *testing.T) {
 	cfg := workspace(t, withMediaBaseURL("http://news.example.org/media/"))
 	r := run(t, nil, "--config", cfg, "check")
-	if r.code != 2 || !strings.Contains(r.stderr, "config.yaml:41: email.media_base_url: must be https") {
-		t.Errorf("exit %d, stderr %q: want 2 and the key at config.yaml:41", r.code, r.stderr)
+	b, _ := os.ReadFile(cfg)
+	line := 1 + strings.Count(string(b[:strings.Index(string(b), "media_base_url:")]), "\n")
+	want := fmt.Sprintf("config.yaml:%d: email.media_base_url: must be https", line)
+	if r.code != 2 || !strings.Contains(r.stderr, want) {
+		t.Errorf("exit %d, stderr %q: want 2 and %q", r.code, r.stderr, want)
 	}
 }

@@ -60,7 +60,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	// Templates, the DKIM key and the relay's CA are read now: a broken
 	// one stops start-up with its file and line, not the first tick.
-	if _, err := a.threadOptions(syndicate.DefaultLimits()); err != nil {
+	if _, err := a.threadOptions(syndicate.NetworkMastodon, syndicate.DefaultLimits()); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	if digestOn {
@@ -71,7 +71,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	a.metrics = metrics.New()
+	a.metrics = metrics.New(a.cfg.Networks()...)
 	var st store.Store
 	if !*dryRun {
 		var closeState func()
@@ -156,19 +156,21 @@ func joinErrors(errs []error) error {
 	return fmt.Errorf("%w\n%w", out[0], out[1])
 }
 
-// unfinishedThreads names the articles whose thread is half posted and
-// will be continued ("" for none): the state's record of them, classified
+// unfinishedThreads names the threads half posted that will be continued
+// ("" for none): the state's record of them on each network, classified
 // with the articles as they are now (a thread whose article became a
 // draft is stopped, not unfinished).
 func (a *app) unfinishedThreads(ctx context.Context, st store.Store) (string, error) {
-	records, err := st.ArticleRecords(ctx)
+	records, err := job.ReadRecords(ctx, st, a.cfg.Networks())
 	if err != nil {
 		return "", err
 	}
 	posting := 0
-	for _, r := range records {
-		if r.State == syndicate.StatePosting {
-			posting++
+	for _, rs := range records {
+		for _, r := range rs {
+			if r.State == syndicate.StatePosting {
+				posting++
+			}
 		}
 	}
 	if posting == 0 {
@@ -179,10 +181,12 @@ func (a *app) unfinishedThreads(ctx context.Context, st store.Store) (string, er
 		return "", err
 	}
 	var ids []string
-	for _, art := range set.Articles {
-		r, known := records[art.ID]
-		if job.Classify(art, r, known, a.env.Now(), 0) == job.Posting {
-			ids = append(ids, art.ID)
+	for _, n := range a.cfg.Networks() {
+		for _, art := range set.Articles {
+			r, known := records[n][art.ID]
+			if job.Classify(art, r, known, a.env.Now(), 0) == job.Posting {
+				ids = append(ids, art.ID+" ("+n+")")
+			}
 		}
 	}
 	if len(ids) == 0 {
@@ -245,19 +249,20 @@ func (a *app) postDryTick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lim, _ := a.dryRunLimits(v)
-	threads, _, problems, err := a.pendingThreads(v, lim, false)
+	nets, problems, err := a.pendingThreads(v, false)
 	if err != nil {
 		return err
 	}
 	a.printProblems(problems)
-	var ids []string
-	posts := 0
-	for _, t := range threads {
-		ids = append(ids, t.ArticleID)
-		posts += len(t.Posts)
+	for _, nt := range nets {
+		var ids []string
+		posts := 0
+		for _, t := range nt.threads {
+			ids = append(ids, t.ArticleID)
+			posts += len(t.Posts)
+		}
+		a.log.Info("dry run: this tick would post", "network", nt.network, "threads", len(nt.threads), "posts", posts, "articles", strings.Join(ids, ","))
 	}
-	a.log.Info("dry run: this tick would post", "threads", len(threads), "posts", posts, "articles", strings.Join(ids, ","))
 	return nil
 }
 

@@ -14,16 +14,25 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
-// articleStatus is one line of "syndicate status".
-type articleStatus struct {
-	ID           string    `json:"id"`
-	State        string    `json:"state"` // posted, posting, pending, waiting, settling, failed, draft, adopted, stopped
+// threadStatus is where an article's thread stands on one network.
+type threadStatus struct {
+	Network      string    `json:"network,omitempty"` // mastodon, bluesky
+	State        string    `json:"state"`             // posted, posting, pending, waiting, settling, failed, draft, adopted, stopped
 	URL          string    `json:"url,omitempty"`
 	PostedAt     time.Time `json:"posted_at,omitzero"`
 	Next         time.Time `json:"next,omitzero"` // when it goes: next tick, or its embargo date
 	Reason       string    `json:"reason,omitempty"`
 	PostsDone    int       `json:"posts_done,omitempty"`
 	PostsPlanned int       `json:"posts_planned,omitempty"`
+}
+
+// articleStatus is an article in "syndicate status": its state over the
+// networks (job.Combine) with the details of the first network in that
+// state, and its thread on each network.
+type articleStatus struct {
+	ID string `json:"id"`
+	threadStatus
+	Networks []threadStatus `json:"networks"`
 }
 
 type digestStatus struct {
@@ -61,39 +70,67 @@ func (a *app) status(ctx context.Context, args []string) error {
 			nextTick = sched.Next(now)
 		}
 	}
+	networks := a.cfg.Networks()
+	settle := a.cfg.ArticlesSettle.D()
 	var lines []articleStatus
 	seen := map[string]bool{}
 	for _, art := range set.Articles {
 		seen[art.ID] = true
-		r, known := records[art.ID]
 		l := articleStatus{ID: art.ID}
-		st := job.Classify(art, r, known, now, a.cfg.ArticlesSettle.D())
-		l.State = string(st)
-		switch st {
-		case job.Posted:
-			l.URL, l.PostedAt = r.HeadURL, r.PostedAt
-		case job.Posting:
-			l.URL, l.PostedAt, l.Next = r.HeadURL, r.PostedAt, nextTick
-			l.PostsDone, l.PostsPlanned = r.PostsDone, r.PostsPlanned
-		case job.Stopped:
-			l.URL, l.PostsDone, l.PostsPlanned = r.HeadURL, r.PostsDone, r.PostsPlanned
-			l.Reason = "the article became a draft while its thread was unfinished"
-		case job.Failed:
-			l.Reason = r.Reason
-		case job.Waiting:
-			l.Next = art.Date
-		case job.Pending, job.Settling:
-			l.Next = nextTick
+		var states []job.State
+		for _, n := range networks {
+			r, known := records[n][art.ID]
+			st := job.Classify(art, r, known, now, settle)
+			states = append(states, st)
+			ts := threadStatus{Network: n, State: string(st)}
+			switch st {
+			case job.Posted:
+				ts.URL, ts.PostedAt = r.HeadURL, r.PostedAt
+			case job.Posting:
+				ts.URL, ts.PostedAt, ts.Next = r.HeadURL, r.PostedAt, nextTick
+				ts.PostsDone, ts.PostsPlanned = r.PostsDone, r.PostsPlanned
+			case job.Stopped:
+				ts.URL, ts.PostsDone, ts.PostsPlanned = r.HeadURL, r.PostsDone, r.PostsPlanned
+				ts.Reason = "the article became a draft while its thread was unfinished"
+			case job.Failed:
+				ts.Reason = r.Reason
+			case job.Waiting:
+				ts.Next = art.Date
+			case job.Pending, job.Settling:
+				ts.Next = nextTick
+			}
+			l.Networks = append(l.Networks, ts)
+		}
+		l.State = string(job.Combine(states...))
+		for _, ts := range l.Networks {
+			if ts.State == l.State {
+				l.threadStatus = ts
+				l.Network = ""
+				break
+			}
 		}
 		lines = append(lines, l)
 	}
 	// An unfinished thread whose file is gone (deleted, or unreadable:
 	// see the problems above) is stopped: nothing more is posted.
-	for id, r := range records {
-		if !seen[id] && r.State == syndicate.StatePosting {
-			lines = append(lines, articleStatus{ID: id, State: string(job.Stopped), URL: r.HeadURL, PostsDone: r.PostsDone, PostsPlanned: r.PostsPlanned,
-				Reason: "its file is gone or cannot be read while its thread was unfinished"})
+	gone := map[string]*articleStatus{}
+	for _, n := range networks {
+		for id, r := range records[n] {
+			if seen[id] || r.State != syndicate.StatePosting {
+				continue
+			}
+			if gone[id] == nil {
+				gone[id] = &articleStatus{ID: id}
+			}
+			ts := threadStatus{Network: n, State: string(job.Stopped), URL: r.HeadURL, PostsDone: r.PostsDone, PostsPlanned: r.PostsPlanned,
+				Reason: "its file is gone or cannot be read while its thread was unfinished"}
+			gone[id].Networks = append(gone[id].Networks, ts)
 		}
+	}
+	for _, l := range gone {
+		l.threadStatus = l.Networks[0]
+		l.Network = ""
+		lines = append(lines, *l)
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].ID < lines[j].ID })
 	var dl []digestStatus
@@ -122,34 +159,11 @@ func (a *app) status(ctx context.Context, args []string) error {
 		return t.In(loc).Format("2006-01-02 15:04 MST")
 	}
 	w := tabwriter.NewWriter(a.env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ARTICLE\tSTATE\tDETAIL")
-	for _, l := range lines {
-		detail := ""
-		switch l.State {
-		case "posted":
-			detail = when(l.PostedAt) + "  " + l.URL
-		case "posting":
-			detail = fmt.Sprintf("%d of %d posts made; resumes at the next tick, %s", l.PostsDone, l.PostsPlanned, when(l.Next))
-		case "pending":
-			if l.Next.IsZero() {
-				detail = "goes out with the next post run (schedule.post is off)"
-			} else {
-				detail = "next tick, " + when(l.Next)
-			}
-		case "waiting":
-			detail = "embargoed until " + when(l.Next)
-		case "failed":
-			detail = l.Reason + "  (after fixing: syndicate post --retry " + l.ID + ")"
-		case "stopped":
-			detail = fmt.Sprintf("%d of %d posts made; %s: nothing more is posted", l.PostsDone, l.PostsPlanned, l.Reason)
-		case "settling":
-			detail = fmt.Sprintf("changed less than %s ago (articles_settle); the daemon takes it at the next tick, %s", a.cfg.ArticlesSettle.D(), when(l.Next))
-		case "adopted":
-			detail = "recorded as posted by --mark-posted"
-		case "draft":
-			detail = "draft: never posted or mailed"
+	fmt.Fprintln(w, "ARTICLE\tNETWORK\tSTATE\tDETAIL")
+	for _, al := range lines {
+		for _, l := range al.Networks {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", text.Terminal(al.ID), l.Network, l.State, text.Terminal(a.statusDetail(al.ID, l, when)))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", text.Terminal(l.ID), l.State, text.Terminal(detail))
 	}
 	w.Flush()
 	fmt.Fprintln(a.env.Stdout)
@@ -163,4 +177,36 @@ func (a *app) status(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "#%d\t%s\t%s\t%d\t%d\t%d\t%d\n", d.ID, when(d.CreatedAt), d.State, d.Articles, d.Sent, d.Failed, d.Pending)
 	}
 	return w.Flush()
+}
+
+// statusDetail is the DETAIL column of a thread's line in "status".
+func (a *app) statusDetail(id string, l threadStatus, when func(time.Time) string) string {
+	switch l.State {
+	case "posted":
+		return when(l.PostedAt) + "  " + l.URL
+	case "posting":
+		return fmt.Sprintf("%d of %d posts made; resumes at the next tick, %s", l.PostsDone, l.PostsPlanned, when(l.Next))
+	case "pending":
+		if l.Next.IsZero() {
+			return "goes out with the next post run (schedule.post is off)"
+		}
+		return "next tick, " + when(l.Next)
+	case "waiting":
+		return "embargoed until " + when(l.Next)
+	case "failed":
+		retry := "syndicate post --retry " + id
+		if len(a.cfg.Networks()) > 1 {
+			retry += " --network " + l.Network
+		}
+		return l.Reason + "  (after fixing: " + retry + ")"
+	case "stopped":
+		return fmt.Sprintf("%d of %d posts made; %s: nothing more is posted", l.PostsDone, l.PostsPlanned, l.Reason)
+	case "settling":
+		return fmt.Sprintf("changed less than %s ago (articles_settle); the daemon takes it at the next tick, %s", a.cfg.ArticlesSettle.D(), when(l.Next))
+	case "adopted":
+		return "recorded as posted by --mark-posted"
+	case "draft":
+		return "draft: never posted or mailed"
+	}
+	return ""
 }

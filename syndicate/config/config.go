@@ -21,6 +21,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/feed"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
@@ -54,6 +55,7 @@ type Config struct {
 	State          string    `yaml:"state"`
 	TemplatesDir   string    `yaml:"templates_dir"`
 	Mastodon       Mastodon  `yaml:"mastodon"`
+	Bluesky        Bluesky   `yaml:"bluesky"`
 	Email          Email     `yaml:"email"`
 	Schedule       Schedule  `yaml:"schedule"`
 	HTTP           HTTP      `yaml:"http"`
@@ -112,6 +114,25 @@ type Mastodon struct {
 	// (a 100 KB key point must not become 200 posts).
 	MaxPostsPerThread int `yaml:"max_posts_per_thread"`
 	// Timeout bounds every API call.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Bluesky is the bluesky section. Threads go to Bluesky when the file has
+// it (see Networks).
+type Bluesky struct {
+	// Service is the account's PDS.
+	Service string `yaml:"service"`
+	// Handle logs in (a handle, or the account's DID) with AppPassword.
+	Handle      string `yaml:"handle"`
+	AppPassword Secret `yaml:"app_password"`
+	Language    string `yaml:"language"`
+	// Hashtags are added to every head post.
+	Hashtags         []string `yaml:"hashtags"`
+	Numbering        bool     `yaml:"numbering"`
+	MaxThreadsPerRun int      `yaml:"max_threads_per_run"`
+	// MaxPostsPerThread refuses an article whose thread would be longer.
+	MaxPostsPerThread int `yaml:"max_posts_per_thread"`
+	// Timeout bounds every call to the PDS.
 	Timeout Duration `yaml:"timeout"`
 }
 
@@ -193,6 +214,10 @@ func Default() Config {
 		TemplatesDir:   "templates",
 		Mastodon: Mastodon{
 			Visibility: "public", ReplyVisibility: "unlisted", Language: "en", Counting: "auto",
+			Numbering: true, MaxThreadsPerRun: 1, MaxPostsPerThread: 25, Timeout: Duration(30 * time.Second),
+		},
+		Bluesky: Bluesky{
+			Service: "https://bsky.social", Language: "en",
 			Numbering: true, MaxThreadsPerRun: 1, MaxPostsPerThread: 25, Timeout: Duration(30 * time.Second),
 		},
 		Email: Email{
@@ -591,6 +616,8 @@ func (c *Config) Validate() error {
 		add("mastodon.language", "%s is not a language code like en or pt-BR", c.show("mastodon.language", m.Language))
 	}
 
+	c.validateBluesky(add)
+
 	e := c.Email
 	if e.From != "" {
 		if _, err := mail.ParseAddress(e.From); err != nil {
@@ -741,6 +768,73 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateBluesky checks the bluesky section (when the file has one).
+func (c *Config) validateBluesky(add func(key, format string, args ...any)) {
+	if !c.HasBluesky() {
+		return
+	}
+	b := c.Bluesky
+	if u, err := url.Parse(b.Service); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		add("bluesky.service", "%s is not the http(s) URL of a PDS, like https://bsky.social", c.show("bluesky.service", b.Service))
+	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		// The app password goes to the PDS: never in clear, but to one
+		// on this machine (tests, a local proxy).
+		add("bluesky.service", "must be https: the app password would travel in clear (http is only for a PDS on this machine)")
+	}
+	if b.Handle != "" && !blueskyHandle.MatchString(b.Handle) && !did.MatchString(b.Handle) {
+		add("bluesky.handle", "%s is not a handle like newsroom.example.org or a DID like did:plc:…", c.show("bluesky.handle", b.Handle))
+	}
+	if b.Language != "" && !langCode.MatchString(b.Language) {
+		add("bluesky.language", "%s is not a language code like en or pt-BR", c.show("bluesky.language", b.Language))
+	}
+	if b.MaxThreadsPerRun < 0 {
+		add("bluesky.max_threads_per_run", "must be 0 (no cap) or more")
+	}
+	if b.MaxPostsPerThread < 1 {
+		add("bluesky.max_posts_per_thread", "must be 1 or more")
+	}
+	if b.Timeout.D() <= 0 {
+		add("bluesky.timeout", "must be more than 0")
+	}
+}
+
+var (
+	// blueskyHandle is a handle: a domain name of at least two labels,
+	// the last not starting with a digit (atproto's handle syntax).
+	blueskyHandle = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	did           = regexp.MustCompile(`^did:[a-z]+:[A-Za-z0-9._:%-]+$`)
+)
+
+// HasMastodon reports whether threads go to Mastodon: the file has a
+// mastodon section, or no bluesky one (Mastodon is the default network).
+func (c *Config) HasMastodon() bool { return c.lines["mastodon"] != 0 || !c.HasBluesky() }
+
+// HasBluesky reports whether threads go to Bluesky: the file has a
+// bluesky section.
+func (c *Config) HasBluesky() bool { return c.lines["bluesky"] != 0 }
+
+// Networks are the networks threads go to, in the order they are posted
+// and shown: "mastodon", "bluesky" (syndicate.NetworkMastodon, …).
+func (c *Config) Networks() []string {
+	var out []string
+	if c.HasMastodon() {
+		out = append(out, syndicate.NetworkMastodon)
+	}
+	if c.HasBluesky() {
+		out = append(out, syndicate.NetworkBluesky)
+	}
+	return out
+}
+
+// Language is the language of articles that set none: mastodon.language,
+// or bluesky.language when threads go to Bluesky alone.
+func (c *Config) Language() string {
+	if !c.HasMastodon() {
+		return c.Bluesky.Language
+	}
+	return c.Mastodon.Language
+}
+
 // shortestGap is the shortest time between the first few ticks of a
 // schedule; ok is false when it never ticks.
 func shortestGap(sched cron.Schedule) (time.Duration, bool) {
@@ -785,12 +879,29 @@ type requirement struct {
 	empty bool
 }
 
-// RequirePosting reports the keys posting needs but the file leaves empty.
+// RequirePosting reports the keys posting needs but the file leaves
+// empty, for every network threads go to.
 func (c *Config) RequirePosting() error {
-	return c.require(
-		requirement{"mastodon.server", c.Mastodon.Server == ""},
-		requirement{"mastodon.access_token", c.Mastodon.AccessToken == ""},
-	)
+	var errs []error
+	for _, n := range c.Networks() {
+		errs = append(errs, c.RequirePostingTo(n))
+	}
+	return errors.Join(errs...)
+}
+
+// RequirePostingTo is RequirePosting for one network.
+func (c *Config) RequirePostingTo(network string) error {
+	switch network {
+	case syndicate.NetworkMastodon:
+		return c.require(
+			requirement{"mastodon.server", c.Mastodon.Server == ""},
+			requirement{"mastodon.access_token", c.Mastodon.AccessToken == ""})
+	case syndicate.NetworkBluesky:
+		return c.require(
+			requirement{"bluesky.handle", c.Bluesky.Handle == ""},
+			requirement{"bluesky.app_password", c.Bluesky.AppPassword == ""})
+	}
+	return nil
 }
 
 // RequireMailing reports the keys mailing the digest needs but the file

@@ -101,6 +101,15 @@ func TestLoad_Errors(t *testing.T) {
 		{"feed every second", "feeds:\n  - url: https://a.example/one\n    every: 1s\n", ":3: feeds[1].every: 1s is less than a minute"},
 		{"line break in a feed tag", "feeds:\n  - url: https://a.example/one\n    tags: [\"a\\nb\"]\n", ":3: feeds[1].tags: the value holds a line break"},
 		{"braces in the unsubscribe path", "email:\n  unsubscribe_url: \"https://x.example/u/{x\"\n", ":2: email.unsubscribe_url: \"https://x.example/u/{x\": its path may not hold { or }"},
+		{"unknown bluesky key", "bluesky:\n  handel: a.example\n", ":2: bluesky.handel: unknown key (known here: service, handle, app_password, language, hashtags, numbering, max_threads_per_run, max_posts_per_thread, timeout)"},
+		{"bluesky service not a URL", "bluesky:\n  service: bsky.social\n", `:2: bluesky.service: "bsky.social" is not the http(s) URL of a PDS`},
+		{"bluesky app password in clear", "bluesky:\n  service: http://pds.example.org\n", ":2: bluesky.service: must be https: the app password would travel in clear"},
+		{"bluesky handle", "bluesky:\n  handle: \"@newsroom\"\n", `:2: bluesky.handle: "@newsroom" is not a handle like newsroom.example.org or a DID`},
+		{"bluesky language", "bluesky:\n  language: english please\n", `:2: bluesky.language: "english please" is not a language code`},
+		{"bluesky cap", "bluesky:\n  max_threads_per_run: -1\n", ":2: bluesky.max_threads_per_run: must be 0 (no cap) or more"},
+		{"bluesky posts per thread", "bluesky:\n  max_posts_per_thread: 0\n", ":2: bluesky.max_posts_per_thread: must be 1 or more"},
+		{"bluesky timeout", "bluesky:\n  timeout: 0s\n", ":2: bluesky.timeout: must be more than 0"},
+		{"line break in a bluesky hashtag", "bluesky:\n  hashtags: [\"a\\nb\"]\n", ":2: bluesky.hashtags: the value holds a line break"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,6 +232,95 @@ func TestRequirePosting(t *testing.T) {
 	err = cfg.RequirePosting()
 	if err == nil || !strings.Contains(err.Error(), ":3: mastodon.access_token: is empty: its environment variable ${T} is not set") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestNetworks: threads go to every network with a section; with none,
+// to Mastodon (the dry runs compose for it, as they always did).
+func TestNetworks(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       string
+		language   string
+	}{
+		{"neither", "state: s.db\n", "[mastodon]", "en"},
+		{"mastodon", "mastodon:\n  server: https://m.example\n", "[mastodon]", "en"},
+		{"bluesky alone", "bluesky:\n  handle: newsroom.example.org\n  language: pt-BR\n", "[bluesky]", "pt-BR"},
+		{"both", "mastodon:\n  language: de\nbluesky:\n  language: fr\n", "[mastodon bluesky]", "de"},
+		{"an empty bluesky section", "bluesky:\n", "[bluesky]", "en"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := load(t, tt.yaml, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(cfg.Networks()); got != tt.want {
+				t.Errorf("Networks = %s, want %s", got, tt.want)
+			}
+			if got := cfg.Language(); got != tt.language {
+				t.Errorf("Language = %s, want %s", got, tt.language)
+			}
+		})
+	}
+	cfg, err := load(t, "bluesky:\n  handle: newsroom.example.org\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Bluesky
+	if b.Service != "https://bsky.social" || b.Language != "en" || !b.Numbering || b.MaxThreadsPerRun != 1 || b.MaxPostsPerThread != 25 || b.Timeout.D() != 30*time.Second {
+		t.Errorf("bluesky defaults = %+v", b)
+	}
+	for _, handle := range []string{"newsroom.bsky.social", "newsroom.test", "did:plc:z72i7hdynmk6r22z27h6tvur", "did:web:news.example.org"} {
+		if _, err := load(t, "bluesky:\n  handle: "+handle+"\n", nil); err != nil {
+			t.Errorf("handle %s: %v", handle, err)
+		}
+	}
+}
+
+// TestRequirePosting_Bluesky: a live run needs the handle and the app
+// password of Bluesky when it posts there, and Mastodon's keys only when
+// it posts there too.
+func TestRequirePosting_Bluesky(t *testing.T) {
+	const secret = "app-SECRET-pass-4242"
+	cfg, err := load(t, "bluesky:\n  handle: newsroom.example.org\n  app_password: ${BLUESKY_APP_PASSWORD}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.RequirePosting()
+	if err == nil || !strings.Contains(err.Error(), ":3: bluesky.app_password: is empty: its environment variable ${BLUESKY_APP_PASSWORD} is not set") || strings.Contains(err.Error(), "mastodon") {
+		t.Errorf("err = %v", err)
+	}
+	cfg, err = load(t, "bluesky:\n  handle: newsroom.example.org\n  app_password: ${BLUESKY_APP_PASSWORD}\n", map[string]string{"BLUESKY_APP_PASSWORD": secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.RequirePosting(); err != nil {
+		t.Errorf("bluesky alone, set: %v", err)
+	}
+	if got := cfg.Bluesky.AppPassword.Reveal(); got != secret {
+		t.Errorf("app password = %q", got)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%v %+v %#v", cfg, cfg.Bluesky, cfg.Bluesky)
+	b, _ := json.Marshal(cfg)
+	sb.Write(b)
+	slog.New(slog.NewTextHandler(&sb, nil)).Info("x", "bluesky", cfg.Bluesky)
+	if strings.Contains(sb.String(), secret) {
+		t.Errorf("the app password was printed:\n%s", sb.String())
+	}
+	cfg, err = load(t, "mastodon:\n  server: https://m.example\nbluesky:\n  app_password: x\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.RequirePosting()
+	for _, key := range []string{"mastodon.access_token", "bluesky.handle"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("both networks: err = %v, want %s", err, key)
+		}
+	}
+	if err := cfg.RequirePostingTo("bluesky"); err == nil || strings.Contains(err.Error(), "mastodon") {
+		t.Errorf("RequirePostingTo(bluesky) = %v", err)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 
 // DigestLedger is the part of the state the digest job needs.
 type DigestLedger interface {
-	ArticleRecords(ctx context.Context) (map[string]syndicate.ArticleRecord, error)
+	ArticleRecords(ctx context.Context, network string) (map[string]syndicate.ArticleRecord, error)
 	DigestedArticles(ctx context.Context) (map[string]bool, error)
 	OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
 	CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error)
@@ -49,7 +49,10 @@ type DigestOptions struct {
 	RetryBackoff time.Duration
 	// Subscribers is the reader list's path (see package subscriber).
 	Subscribers string
-	Issue       IssueOptions
+	// Networks are the networks threads go to: an article's state over
+	// them (ClassifyAll) says whether it may be mailed.
+	Networks []string
+	Issue    IssueOptions
 	// Pictures says where the articles' pictures are published
 	// (email.media_base_url) and which folders hold their files.
 	Pictures digest.Pictures
@@ -164,7 +167,7 @@ func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article)
 	if err != nil {
 		return 0, 0, false, err
 	}
-	records, err := d.Ledger.ArticleRecords(ctx)
+	records, err := ReadRecords(ctx, d.Ledger, d.Options.Networks)
 	if err != nil {
 		return 0, 0, false, err
 	}

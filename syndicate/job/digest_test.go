@@ -136,7 +136,7 @@ func newDigestEnv(t *testing.T, n int) *digestEnv {
 	e.log = buf
 	e.d = job.DigestDeps{
 		Options: job.DigestOptions{
-			MaxArticles: 25, Retries: 2, RetryBackoff: time.Millisecond, Subscribers: list,
+			MaxArticles: 25, Retries: 2, RetryBackoff: time.Millisecond, Subscribers: list, Networks: []string{syndicate.NetworkMastodon},
 			Issue: job.IssueOptions{From: "The Harbour Post <digest@harbour.example>", ArchiveURL: "https://harbour.example/",
 				UnsubscribeURL: "https://harbour.example/unsubscribe", Location: time.UTC},
 		},

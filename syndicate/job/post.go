@@ -16,11 +16,12 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/thread"
 )
 
-// PostOptions are the settings the post job uses, taken from the config
-// once (the command line builds them).
+// PostOptions are the settings the post job uses on one network, taken
+// from the config once (the command line builds them).
 type PostOptions struct {
 	// Server is the server's address, under which what it said of itself
-	// is kept for the dry runs.
+	// is kept for the dry runs; "" keeps nothing (Bluesky's limits are
+	// its lexicon's, the same everywhere).
 	Server string
 	// MaxThreadsPerRun caps the threads one run starts or resumes (0: no
 	// cap); the rest are left for later runs.
@@ -35,11 +36,12 @@ type PostOptions struct {
 	Thread thread.Options
 }
 
-// PostDeps are what the post job works with.
+// PostDeps are what the post job works with: one network's outlet and
+// options, and the ledger it shares with the others.
 type PostDeps struct {
 	Options PostOptions
 	Ledger  syndicate.PostLedger
-	Poster  syndicate.Poster
+	Outlet  syndicate.Outlet
 	// Images reads the pictures posts carry, confined to the articles
 	// folder and media_dirs (see package files).
 	Images ImageReader
@@ -63,13 +65,17 @@ type ImageReader interface {
 	Read(path string, limit int64) (files.Image, error)
 }
 
-// PostReport says what a run did.
+// PostReport says what a run did on one network.
 type PostReport struct {
+	Network  string
 	Finished []string  // articles whose thread is complete
 	Failed   []Failure // articles the server rejected
-	Posts    int       // statuses created or found in this run
-	Left     int       // due articles left for later runs by the cap
-	Waiting  int       // articles waiting for their date
+	// Unpictured are the head posts that went without their picture: the
+	// network could not take it (see syndicate.ErrPictureTooLarge).
+	Unpictured []Failure
+	Posts      int // statuses created or found in this run
+	Left       int // due articles left for later runs by the cap
+	Waiting    int // articles waiting for their date
 }
 
 // Failure is an article the server rejected, with its reason.
@@ -88,21 +94,29 @@ const Grace = 8 * time.Second
 // posted is recorded and the rest goes out on the next run.
 var ErrStopped = errors.New("stopped before the run was done")
 
-// Post posts the threads of the due articles, oldest first (unfinished
-// threads before anything new), at most mastodon.max_threads_per_run.
+// Post posts the threads of the due articles on the outlet's network,
+// oldest first (unfinished threads before anything new), at most
+// PostOptions.MaxThreadsPerRun. Each network is a run of its own, with
+// its own records in the ledger: one network failing never touches
+// another's threads.
 //
-// Exactly once, by three means together: every post carries an
-// Idempotency-Key made from the article, the post's index and its text
-// (the server replays the original for an hour); the ledger records each
-// post before the next is sent; and a post whose outcome is unknown (a
-// timeout, a lost connection, a killed process) is first looked for among
-// the account's recent statuses before it is sent again.
+// Exactly once, by means together: every post is planned in the ledger
+// (the outlet fixes what a retry must repeat, such as Bluesky's record
+// key and createdAt) before the first is sent; every post carries an
+// Idempotency-Key made from the article, the post's index, its text and
+// its parent (Mastodon replays the original for an hour); the ledger
+// records each post before the next is sent; and a post whose outcome is
+// unknown (a timeout, a lost connection, a killed process) is first
+// looked for (Mastodon: among the account's recent statuses; Bluesky:
+// under its planned record key) before it is sent again.
 func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostReport, error) {
-	var rep PostReport
+	network := d.Outlet.Network()
+	rep := PostReport{Network: network}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	records, err := d.Ledger.ArticleRecords(ctx)
+	d.Log = d.Log.With("network", network)
+	records, err := d.Ledger.ArticleRecords(ctx, network)
 	if err != nil {
 		return rep, err
 	}
@@ -116,7 +130,7 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 	if len(due) == 0 {
 		return rep, nil
 	}
-	lim, err := d.Poster.Limits(ctx)
+	lim, err := d.Outlet.Limits(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("reading the server's limits: %w", err)
 	}
@@ -132,13 +146,13 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 		if ctx.Err() != nil {
 			return rep, ErrStopped
 		}
-		posted, err := postArticle(ctx, d, a, opts, lim)
+		posted, err := postArticle(ctx, d, a, opts, lim, &rep)
 		rep.Posts += posted
 		var rejected *rejection
 		switch {
 		case errors.As(err, &rejected):
 			d.Log.Error("article failed; it waits for \"syndicate post --retry "+a.ID+"\" or an edit of its file", "article", a.ID, "reason", rejected.reason)
-			if ferr := d.Ledger.FailArticle(ctx, a.ID, a.Hash, rejected.reason); ferr != nil {
+			if ferr := d.Ledger.FailArticle(ctx, network, a.ID, a.Hash, rejected.reason); ferr != nil {
 				return rep, ferr
 			}
 			rep.Failed = append(rep.Failed, Failure{ArticleID: a.ID, Reason: rejected.reason})
@@ -155,6 +169,9 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 // and says once (when it is new or changed) what that means.
 func rememberServer(ctx context.Context, d PostDeps, lim syndicate.Limits) error {
 	server := d.Options.Server
+	if server == "" {
+		return nil
+	}
 	old, known, err := d.Ledger.ServerInfo(ctx, server)
 	if err != nil {
 		return err
@@ -180,49 +197,63 @@ func (r *rejection) Error() string { return r.reason }
 
 // postArticle plans and posts one article's thread, resuming where an
 // earlier run stopped. It returns how many posts it made or found.
-func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thread.Options, lim syndicate.Limits) (int, error) {
+func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thread.Options, lim syndicate.Limits, rep *PostReport) (int, error) {
+	network := d.Outlet.Network()
 	t, err := thread.Compose(a, opts)
 	if err != nil {
 		return 0, &rejection{reason: err.Error()}
 	}
+	now := d.Now()
 	planned := make([]syndicate.PlannedPost, len(t.Posts))
 	for i, p := range t.Posts {
 		pp := syndicate.PlannedPost{Index: i, Text: p.Text, ContentWarning: p.ContentWarning, Visibility: p.Visibility, Language: p.Language}
 		if len(p.Media) > 0 {
 			pp.MediaFile, pp.MediaAlt = p.Media[0].File, p.Media[0].Description
 		}
+		if c := p.Card; c != nil {
+			pp.CardURL, pp.CardTitle, pp.CardDescription = c.URL, c.Title, c.Description
+		}
+		// What a retry must repeat is fixed now, before the plan is
+		// recorded (a post already planned keeps what it was given).
+		d.Outlet.Plan(&pp, now)
 		planned[i] = pp
 	}
 	// The plan keeps posts already made (or in doubt) and replaces the rest.
-	if err := d.Ledger.PlanThread(ctx, a.ID, a.Hash, planned); err != nil {
+	if err := d.Ledger.PlanThread(ctx, network, a.ID, a.Hash, planned); err != nil {
 		return 0, err
 	}
-	posts, err := d.Ledger.PlannedPosts(ctx, a.ID)
+	posts, err := d.Ledger.PlannedPosts(ctx, network, a.ID)
 	if err != nil {
 		return 0, err
 	}
 	made := 0
-	prev := ""
+	var prev, root syndicate.Ref
 	for _, p := range posts {
 		if p.StatusID != "" {
-			prev = p.StatusID
+			prev = syndicate.Ref{ID: p.StatusID, CID: p.CID}
+			if p.Index == 0 {
+				root = prev
+			}
 			continue
 		}
 		if ctx.Err() != nil {
 			return made, ErrStopped
 		}
-		st, err := sendOnce(ctx, d, a, p, prev, lim)
+		st, err := sendOnce(ctx, d, a, p, prev, root, lim, rep)
 		if err != nil {
 			return made, err
 		}
-		if err := d.Ledger.RecordPost(context.WithoutCancel(ctx), a.ID, p.Index, st.ID, st.URL); err != nil {
+		if err := d.Ledger.RecordPost(context.WithoutCancel(ctx), network, a.ID, p.Index, st); err != nil {
 			return made, fmt.Errorf("recording post %d (status %s): %w", p.Index+1, st.ID, err)
 		}
 		made++
-		prev = st.ID
+		prev = syndicate.Ref{ID: st.ID, CID: st.CID}
+		if p.Index == 0 {
+			root = prev
+		}
 		d.Log.Info("posted", "article", a.ID, "post", fmt.Sprintf("%d/%d", p.Index+1, len(posts)), "status", st.ID)
 	}
-	if err := d.Ledger.FinishArticle(ctx, a.ID); err != nil {
+	if err := d.Ledger.FinishArticle(ctx, network, a.ID); err != nil {
 		return made, err
 	}
 	return made, nil
@@ -231,9 +262,11 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 // sendOnce makes one post exist exactly once. A failure that leaves the
 // outcome unknown — a timeout, a lost connection, a 5xx that a proxy may
 // have answered while the server went on — is never simply resent: the
-// post is first looked for among the account's recent statuses, and the
-// resend carries the same idempotency key.
-func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev string, lim syndicate.Limits) (syndicate.Status, error) {
+// post is first looked for (FindPosted), and the resend carries the same
+// idempotency key (and, on Bluesky, is the same record under the same
+// key, which cannot be written twice).
+func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev, root syndicate.Ref, lim syndicate.Limits, rep *PostReport) (syndicate.Status, error) {
+	network := d.Outlet.Network()
 	// The post in hand may finish after a SIGTERM, within the grace time.
 	grace := d.Grace
 	if grace <= 0 {
@@ -248,13 +281,14 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 	if wait <= 0 {
 		wait = time.Second
 	}
-	p.IdempotencyKey = IdempotencyKey(a.ID, p, prev)
+	p.IdempotencyKey = IdempotencyKey(a.ID, p, prev.ID)
 	inDoubt := !p.AttemptedAt.IsZero()
 	since := p.AttemptedAt
+	pictured := true // until the network says it cannot take the picture
 	for attempt := 0; ; attempt++ {
 		if inDoubt {
 			// Allow for clock skew between us and the server.
-			st, found, err := d.Poster.FindPosted(sendCtx, prev, p.Text, since.Add(-10*time.Minute))
+			st, found, err := d.Outlet.FindPosted(sendCtx, p, prev, since.Add(-10*time.Minute))
 			if err != nil {
 				return st, classifyPostError(err)
 			}
@@ -267,24 +301,33 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 			since = time.Now()
 		}
 		var pic syndicate.Picture
-		if p.MediaFile != "" {
+		if p.MediaFile != "" && pictured {
 			var err error
 			if pic, err = readPicture(d.Images, p.MediaFile, lim); err != nil {
 				return syndicate.Status{}, err
 			}
 		}
-		if err := d.Ledger.MarkAttempt(sendCtx, a.ID, p.Index); err != nil {
+		if err := d.Ledger.MarkAttempt(sendCtx, network, a.ID, p.Index); err != nil {
 			return syndicate.Status{}, err
 		}
 		var media []string
-		if p.MediaFile != "" {
-			id, err := d.Poster.Upload(sendCtx, pic, p.MediaAlt)
-			if err != nil {
+		if p.MediaFile != "" && pictured {
+			id, err := d.Outlet.Upload(sendCtx, pic, p.MediaAlt)
+			switch {
+			case errors.Is(err, syndicate.ErrPictureTooLarge):
+				// The same picture is too large on every attempt, so every
+				// attempt sends the same post: without it.
+				pictured = false
+				reason := fmt.Sprintf("posted without its picture %s: %v", p.MediaFile, err)
+				d.Log.Warn("the network cannot take the picture: the post goes without it", "article", a.ID, "post", p.Index+1, "err", err)
+				rep.Unpictured = append(rep.Unpictured, Failure{ArticleID: a.ID, Reason: reason})
+			case err != nil:
 				return syndicate.Status{}, classifyPostError(err)
+			default:
+				media = []string{id}
 			}
-			media = []string{id}
 		}
-		st, err := d.Poster.Post(sendCtx, p, prev, media)
+		st, err := d.Outlet.Post(sendCtx, p, prev, root, media)
 		if err == nil {
 			return st, nil
 		}
@@ -305,14 +348,15 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 }
 
 // readPicture reads a post's picture as the server will take it: an image
-// of a type it accepts, within its size limit and never more than
-// files.MaxImageSize. Anything else fails the article (nothing was sent).
+// of a type it accepts, within its size limit (unless the outlet shrinks
+// a larger one itself) and never more than files.MaxImageSize. Anything
+// else fails the article (nothing was sent).
 func readPicture(images ImageReader, path string, lim syndicate.Limits) (syndicate.Picture, error) {
 	if images == nil {
 		return syndicate.Picture{}, &rejection{reason: "picture " + path + ": no picture folders are open"}
 	}
 	limit := int64(files.MaxImageSize)
-	if lim.ImageSizeLimit > 0 && lim.ImageSizeLimit < limit {
+	if lim.ImageSizeLimit > 0 && lim.ImageSizeLimit < limit && !lim.ShrinksImages {
 		limit = lim.ImageSizeLimit
 	}
 	img, err := images.Read(path, limit)

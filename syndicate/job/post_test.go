@@ -97,7 +97,7 @@ func newPostEnv(t *testing.T) *postEnv {
 	var logger *slog.Logger
 	logger, e.log = newLog()
 	client := mastodon.New(mastodon.Options{Server: e.srv.URL, Token: token, Timeout: 5 * time.Second, Retries: 0, Backoff: time.Millisecond})
-	e.d = job.PostDeps{Options: postOptions(t, e.srv.URL), Ledger: e.st, Poster: client, Log: logger, Now: clock, Retries: 3, Backoff: time.Millisecond}
+	e.d = job.PostDeps{Options: postOptions(t, e.srv.URL), Ledger: e.st, Outlet: client, Log: logger, Now: clock, Retries: 3, Backoff: time.Millisecond}
 	return e
 }
 
@@ -151,7 +151,7 @@ func TestPost_ThreadsOnceOldestFirst(t *testing.T) {
 	if again.Posts != 0 || len(again.Finished) != 0 || len(e.srv.Statuses()) != 5 {
 		t.Errorf("second run: %+v, %d statuses", again, len(e.srv.Statuses()))
 	}
-	records, _ := e.st.ArticleRecords(context.Background())
+	records, _ := e.st.ArticleRecords(context.Background(), syndicate.NetworkMastodon)
 	for _, id := range []string{"older", "newer"} {
 		if records[id].State != syndicate.StatePosted {
 			t.Errorf("%s is %q, want posted", id, records[id].State)
@@ -212,18 +212,19 @@ func TestPost_ResumesAnAttemptInDoubt(t *testing.T) {
 		t.Fatalf("a run stopped after the head post: %v", err)
 	}
 	e.srv.OnCreate(nil)
-	posts, err := e.st.PlannedPosts(ctx, a.ID)
+	posts, err := e.st.PlannedPosts(ctx, syndicate.NetworkMastodon, a.ID)
 	if err != nil || len(posts) != 3 || posts[0].StatusID == "" || posts[1].StatusID != "" {
 		t.Fatalf("after the stop the plan is %+v (%v)", posts, err)
 	}
-	if err := e.st.MarkAttempt(ctx, a.ID, 1); err != nil {
+	if err := e.st.MarkAttempt(ctx, syndicate.NetworkMastodon, a.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	// The reply "went out" without being recorded.
 	pp := posts[1]
 	pp.IdempotencyKey = "made-by-the-killed-run"
 	client := mastodon.New(mastodon.Options{Server: e.srv.URL, Token: token})
-	if _, err := client.Post(ctx, pp, posts[0].StatusID, nil); err != nil {
+	head := syndicate.Ref{ID: posts[0].StatusID}
+	if _, err := client.Post(ctx, pp, head, head, nil); err != nil {
 		t.Fatal(err)
 	}
 	rep := e.post(t, a)
@@ -289,7 +290,7 @@ func TestPost_RetriesServerErrors(t *testing.T) {
 
 func TestPost_BadTokenStops(t *testing.T) {
 	e := newPostEnv(t)
-	e.d.Poster = mastodon.New(mastodon.Options{Server: e.srv.URL, Token: "wrong"})
+	e.d.Outlet = mastodon.New(mastodon.Options{Server: e.srv.URL, Token: "wrong"})
 	_, err := job.Post(context.Background(), e.d, []*syndicate.Article{article("a", epoch.Add(-time.Hour), "A.")})
 	if !errors.Is(err, syndicate.ErrUnauthorized) {
 		t.Fatalf("a refused token: %v", err)

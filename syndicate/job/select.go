@@ -6,6 +6,7 @@
 package job
 
 import (
+	"context"
 	"sort"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 )
 
 // State is where an article stands for posting. It is decided in one
-// place, Classify, for the post job, the dry runs, "status", the digest
-// and --mark-posted alike.
+// place, Classify (on one network) and ClassifyAll (over the configured
+// networks, by Combine), for the post job, the dry runs, "status", the
+// digest and --mark-posted alike.
 type State string
 
 // The states of an article.
@@ -63,6 +65,85 @@ func Classify(a *syndicate.Article, r syndicate.ArticleRecord, known bool, now t
 // digest: anything but a draft, an embargoed or a settling one.
 func (s State) Mailable() bool { return s != Draft && s != Waiting && s != Settling && s != Stopped }
 
+// Done reports whether the state leaves nothing to post on its network.
+func (s State) Done() bool { return s == Posted || s == Adopted }
+
+// combineOrder ranks the states for Combine: the first a network is in
+// is the article's.
+var combineOrder = []State{Posting, Stopped, Failed, Pending, Posted, Adopted, Settling, Waiting, Draft}
+
+// Combine is an article's state over several networks, from its state on
+// each: work in hand first (posting, stopped, failed, pending on any
+// network), then posted (on some network, and nothing left on any), then
+// adopted; an article that went out somewhere is posted even if it has
+// since become a draft or embargoed (as on one network, where Posted wins
+// over Draft), and one that went out nowhere is settling, waiting or a
+// draft. So an article is "posted" once every configured network is
+// done with it, and the digest (State.Mailable) takes it as it would on
+// one network. No states at all: Pending.
+func Combine(states ...State) State {
+	best := len(combineOrder)
+	for _, s := range states {
+		for i, o := range combineOrder {
+			if s == o && i < best {
+				best = i
+			}
+		}
+	}
+	if best == len(combineOrder) {
+		return Pending
+	}
+	return combineOrder[best]
+}
+
+// Records are the ledger's records of the configured networks: by
+// network, then by article ID. A network with nothing recorded has an
+// empty map.
+type Records map[string]map[string]syndicate.ArticleRecord
+
+// RecordReader is the ledger as ReadRecords reads it.
+type RecordReader interface {
+	ArticleRecords(ctx context.Context, network string) (map[string]syndicate.ArticleRecord, error)
+}
+
+// ReadRecords reads the records of each network.
+func ReadRecords(ctx context.Context, l RecordReader, networks []string) (Records, error) {
+	out := Records{}
+	for _, n := range networks {
+		rs, err := l.ArticleRecords(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		out[n] = rs
+	}
+	return out, nil
+}
+
+// EmptyRecords are the records of networks with nothing recorded (no
+// state yet).
+func EmptyRecords(networks []string) Records {
+	out := Records{}
+	for _, n := range networks {
+		out[n] = map[string]syndicate.ArticleRecord{}
+	}
+	return out
+}
+
+// ClassifyAll is an article's state over every network of recs: each
+// network's Classify, combined by Combine. With no network it is the
+// article's state as if nothing were recorded of it.
+func ClassifyAll(a *syndicate.Article, recs Records, now time.Time, settle time.Duration) State {
+	if len(recs) == 0 {
+		return Classify(a, syndicate.ArticleRecord{}, false, now, settle)
+	}
+	states := make([]State, 0, len(recs))
+	for _, rs := range recs {
+		r, known := rs[a.ID]
+		states = append(states, Classify(a, r, known, now, settle))
+	}
+	return Combine(states...)
+}
+
 // PostPlan sorts the articles for the post job.
 type PostPlan struct {
 	// Due are the articles to post now: unfinished threads first, then
@@ -108,15 +189,14 @@ func SelectPosts(articles []*syndicate.Article, records map[string]syndicate.Art
 }
 
 // ForDigest returns the articles a new digest takes: those in no digest
-// yet (done) that may be mailed now.
-func ForDigest(articles []*syndicate.Article, records map[string]syndicate.ArticleRecord, done map[string]bool, now time.Time, settle time.Duration) []*syndicate.Article {
+// yet (done) that may be mailed now, by their state over the networks.
+func ForDigest(articles []*syndicate.Article, recs Records, done map[string]bool, now time.Time, settle time.Duration) []*syndicate.Article {
 	var out []*syndicate.Article
 	for _, a := range articles {
 		if done[a.ID] {
 			continue
 		}
-		r, known := records[a.ID]
-		if Classify(a, r, known, now, settle).Mailable() {
+		if ClassifyAll(a, recs, now, settle).Mailable() {
 			out = append(out, a)
 		}
 	}

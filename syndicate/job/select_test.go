@@ -73,3 +73,74 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Error("the key ignores the text or the article")
 	}
 }
+
+// TestCombine: an article's state over its networks is the first state
+// any network is in, in the order work in hand, posted, adopted, held
+// back; so it is posted once every network is done with it.
+func TestCombine(t *testing.T) {
+	tests := []struct {
+		states []State
+		want   State
+	}{
+		{nil, Pending},
+		{[]State{Posted}, Posted},
+		{[]State{Posted, Posted}, Posted},
+		{[]State{Posted, Adopted}, Posted},
+		{[]State{Adopted, Adopted}, Adopted},
+		{[]State{Posted, Pending}, Pending}, // Bluesky added later: it has the thread to do
+		{[]State{Pending, Posting}, Posting},
+		{[]State{Failed, Posted}, Failed},
+		{[]State{Failed, Pending}, Failed}, // the failure is said first; the other network's thread still goes out
+		{[]State{Failed, Posting}, Posting},
+		{[]State{Stopped, Posted}, Stopped},
+		{[]State{Posted, Draft}, Posted}, // out on one network, then made a draft: it stays posted (and mailable)
+		{[]State{Draft, Draft}, Draft},
+		{[]State{Waiting, Waiting}, Waiting},
+		{[]State{Settling, Settling}, Settling},
+		{[]State{Posted, Waiting}, Posted},
+	}
+	for _, tt := range tests {
+		if got := Combine(tt.states...); got != tt.want {
+			t.Errorf("Combine(%v) = %s, want %s", tt.states, got, tt.want)
+		}
+	}
+}
+
+// TestClassifyAll: each network's record classified, then combined; the
+// digest takes the article by the combined state.
+func TestClassifyAll(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	a := &syndicate.Article{ID: "a", Hash: "h1", ModTime: now.Add(-time.Hour)}
+	draft := &syndicate.Article{ID: "a", Hash: "h1", ModTime: now.Add(-time.Hour), Draft: true}
+	rec := func(state string) map[string]syndicate.ArticleRecord {
+		return map[string]syndicate.ArticleRecord{"a": {ID: "a", State: state, FailedHash: "h1"}}
+	}
+	none := map[string]syndicate.ArticleRecord{}
+	tests := []struct {
+		name     string
+		a        *syndicate.Article
+		recs     Records
+		want     State
+		mailable bool
+	}{
+		{"no network (mail only)", a, Records{}, Pending, true},
+		{"no network, a draft", draft, Records{}, Draft, false},
+		{"new on both", a, Records{"mastodon": none, "bluesky": none}, Pending, true},
+		{"posted on both", a, Records{"mastodon": rec(syndicate.StatePosted), "bluesky": rec(syndicate.StatePosted)}, Posted, true},
+		{"posted on Mastodon, new on Bluesky", a, Records{"mastodon": rec(syndicate.StatePosted), "bluesky": none}, Pending, true},
+		{"half posted on Bluesky", a, Records{"mastodon": rec(syndicate.StatePosted), "bluesky": rec(syndicate.StatePosting)}, Posting, true},
+		{"failed on Bluesky", a, Records{"mastodon": rec(syndicate.StatePosted), "bluesky": rec(syndicate.StateFailed)}, Failed, true},
+		{"posted on Mastodon, then a draft", draft, Records{"mastodon": rec(syndicate.StatePosted), "bluesky": none}, Posted, true},
+		{"half posted on Mastodon, then a draft", draft, Records{"mastodon": rec(syndicate.StatePosting), "bluesky": none}, Stopped, false},
+		{"adopted on both", a, Records{"mastodon": rec(syndicate.StateAdopted), "bluesky": rec(syndicate.StateAdopted)}, Adopted, true},
+	}
+	for _, tt := range tests {
+		got := ClassifyAll(tt.a, tt.recs, now, 0)
+		if got != tt.want || got.Mailable() != tt.mailable {
+			t.Errorf("%s: ClassifyAll = %s (mailable %v), want %s (%v)", tt.name, got, got.Mailable(), tt.want, tt.mailable)
+		}
+	}
+	if got := ForDigest([]*syndicate.Article{a, draft}, Records{"mastodon": none, "bluesky": rec(syndicate.StatePosted)}, nil, now, 0); len(got) != 2 {
+		t.Errorf("ForDigest = %d articles, want both (the draft went out on Bluesky)", len(got))
+	}
+}

@@ -48,13 +48,15 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Client posts to one account.
+// Client posts to one account. It is a syndicate.Outlet.
 type Client struct {
 	api       *gomastodon.Client
 	http      *http.Client
 	opts      Options
 	accountID string
 }
+
+var _ syndicate.Outlet = (*Client)(nil)
 
 // New makes a client. It does not touch the network.
 func New(opts Options) *Client {
@@ -310,12 +312,21 @@ func (c *Client) Account(ctx context.Context) (string, error) {
 	return c.accountID, err
 }
 
-// Post creates one status replying to inReplyTo (none for a head post),
-// with the post's idempotency key.
-func (c *Client) Post(ctx context.Context, p syndicate.PlannedPost, inReplyTo string, mediaIDs []string) (syndicate.Status, error) {
+// Network is the outlet's name in the ledger.
+func (c *Client) Network() string { return syndicate.NetworkMastodon }
+
+// Plan fixes nothing: a Mastodon retry is recognised by its idempotency
+// key (made when the post is sent, from the status it replies to) and by
+// reading the account's statuses, not by a planned record.
+func (c *Client) Plan(*syndicate.PlannedPost, time.Time) {}
+
+// Post creates one status replying to parent (none for a head post; the
+// root is not needed: a Mastodon reply names its parent only), with the
+// post's idempotency key.
+func (c *Client) Post(ctx context.Context, p syndicate.PlannedPost, parent, root syndicate.Ref, mediaIDs []string) (syndicate.Status, error) {
 	toot := &gomastodon.Toot{
 		Status: p.Text, SpoilerText: p.ContentWarning, Visibility: p.Visibility, Language: p.Language,
-		InReplyToID: gomastodon.ID(inReplyTo),
+		InReplyToID: gomastodon.ID(parent.ID),
 	}
 	for _, id := range mediaIDs {
 		toot.MediaIDs = append(toot.MediaIDs, gomastodon.ID(id))
@@ -412,12 +423,13 @@ func (c *Client) waitForMedia(ctx context.Context, a *gomastodon.Attachment) err
 }
 
 // FindPosted looks through the account's recent statuses, newest first
-// and back to since, for one replying to inReplyTo ("" for a head post)
-// whose text is text. It settles a post whose outcome is unknown after
-// the server's idempotency window, or on a server that has none
+// and back to since, for one replying to parent (none for a head post)
+// whose text is the post's. It settles a post whose outcome is unknown
+// after the server's idempotency window, or on a server that has none
 // (GoToSocial). The status's source text is compared where the server
 // gives it (GoToSocial does, to the author), else its HTML made plain.
-func (c *Client) FindPosted(ctx context.Context, inReplyTo, text string, since time.Time) (syndicate.Status, bool, error) {
+func (c *Client) FindPosted(ctx context.Context, p syndicate.PlannedPost, parent syndicate.Ref, since time.Time) (syndicate.Status, bool, error) {
+	inReplyTo, text := parent.ID, p.Text
 	account, err := c.Account(ctx)
 	if err != nil {
 		return syndicate.Status{}, false, err

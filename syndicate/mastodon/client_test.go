@@ -49,24 +49,24 @@ func TestPost_RulesAndErrors(t *testing.T) {
 	defer srv.Close()
 	c := client(srv, token)
 	ctx := context.Background()
-	head, err := c.Post(ctx, syndicate.PlannedPost{Text: "head", Visibility: "public", IdempotencyKey: "k1"}, "", nil)
+	head, err := c.Post(ctx, syndicate.PlannedPost{Text: "head", Visibility: "public", IdempotencyKey: "k1"}, syndicate.Ref{}, syndicate.Ref{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The key replays the original post.
-	again, err := c.Post(ctx, syndicate.PlannedPost{Text: "head", Visibility: "public", IdempotencyKey: "k1"}, "", nil)
+	again, err := c.Post(ctx, syndicate.PlannedPost{Text: "head", Visibility: "public", IdempotencyKey: "k1"}, syndicate.Ref{}, syndicate.Ref{}, nil)
 	if err != nil || again.ID != head.ID || len(srv.Statuses()) != 1 {
 		t.Errorf("replay: %+v %v, %d statuses", again, err, len(srv.Statuses()))
 	}
-	_, err = c.Post(ctx, syndicate.PlannedPost{Text: "reply", IdempotencyKey: "k2"}, "999", nil)
+	_, err = c.Post(ctx, syndicate.PlannedPost{Text: "reply", IdempotencyKey: "k2"}, syndicate.Ref{ID: "999"}, syndicate.Ref{ID: "999"}, nil)
 	if !errors.Is(err, syndicate.ErrRejected) || !strings.Contains(err.Error(), "does not appear to exist") {
 		t.Errorf("unknown reply target: %v", err)
 	}
-	_, err = c.Post(ctx, syndicate.PlannedPost{Text: strings.Repeat("x", 501), IdempotencyKey: "k3"}, "", nil)
+	_, err = c.Post(ctx, syndicate.PlannedPost{Text: strings.Repeat("x", 501), IdempotencyKey: "k3"}, syndicate.Ref{}, syndicate.Ref{}, nil)
 	if !errors.Is(err, syndicate.ErrRejected) || !strings.Contains(err.Error(), "character limit of 500") {
 		t.Errorf("too long: %v", err)
 	}
-	_, err = client(srv, "wrong").Post(ctx, syndicate.PlannedPost{Text: "x", IdempotencyKey: "k4"}, "", nil)
+	_, err = client(srv, "wrong").Post(ctx, syndicate.PlannedPost{Text: "x", IdempotencyKey: "k4"}, syndicate.Ref{}, syndicate.Ref{}, nil)
 	if !errors.Is(err, syndicate.ErrUnauthorized) {
 		t.Errorf("bad token: %v", err)
 	}
@@ -76,7 +76,7 @@ func TestPost_RulesAndErrors(t *testing.T) {
 	// A 503 is an error of unknown outcome: not retried here (the job
 	// looks for the post before sending it again).
 	srv.Fail503(1)
-	_, err = c.Post(ctx, syndicate.PlannedPost{Text: "after 503", IdempotencyKey: "k5"}, head.ID, nil)
+	_, err = c.Post(ctx, syndicate.PlannedPost{Text: "after 503", IdempotencyKey: "k5"}, syndicate.Ref{ID: head.ID}, syndicate.Ref{ID: head.ID}, nil)
 	if err == nil || errors.Is(err, syndicate.ErrRejected) || errors.Is(err, syndicate.ErrUnauthorized) {
 		t.Errorf("503: err = %v, want a transient error", err)
 	}
@@ -84,7 +84,7 @@ func TestPost_RulesAndErrors(t *testing.T) {
 	// looks for the post before it sends it again): never resent here,
 	// so one post (see TestPost_NoSilentResend).
 	srv.DropAfterCreate(1)
-	if _, err := c.Post(ctx, syndicate.PlannedPost{Text: "dropped", IdempotencyKey: "k6"}, head.ID, nil); err == nil || errors.Is(err, syndicate.ErrRejected) {
+	if _, err := c.Post(ctx, syndicate.PlannedPost{Text: "dropped", IdempotencyKey: "k6"}, syndicate.Ref{ID: head.ID}, syndicate.Ref{ID: head.ID}, nil); err == nil || errors.Is(err, syndicate.ErrRejected) {
 		t.Errorf("dropped response: err = %v, want an unknown outcome", err)
 	}
 	n := 0
@@ -104,7 +104,7 @@ func TestRateLimit_WaitsForReset(t *testing.T) {
 	reset := time.Now().Add(1500 * time.Millisecond)
 	srv.RateLimitBurst(3, reset)
 	start := time.Now()
-	if _, err := client(srv, token).Post(context.Background(), syndicate.PlannedPost{Text: "x", IdempotencyKey: "k"}, "", nil); err != nil {
+	if _, err := client(srv, token).Post(context.Background(), syndicate.PlannedPost{Text: "x", IdempotencyKey: "k"}, syndicate.Ref{}, syndicate.Ref{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if time.Now().Before(reset) {
@@ -162,7 +162,7 @@ func TestRateLimit_ResetTooFarIsAnError(t *testing.T) {
 	defer srv.Close()
 	srv.RateLimitBurst(1, time.Now().Add(3*time.Hour))
 	c := mastodon.New(mastodon.Options{Server: srv.URL, Token: token, MaxRateWait: time.Second, Retries: 0})
-	_, err := c.Post(context.Background(), syndicate.PlannedPost{Text: "x", IdempotencyKey: "k"}, "", nil)
+	_, err := c.Post(context.Background(), syndicate.PlannedPost{Text: "x", IdempotencyKey: "k"}, syndicate.Ref{}, syndicate.Ref{}, nil)
 	if !errors.Is(err, mastodon.ErrRateLimited) {
 		t.Errorf("err = %v, want ErrRateLimited", err)
 	}
@@ -188,7 +188,7 @@ func TestUpload_WaitsForProcessing(t *testing.T) {
 	if got, want := srv.Uploads()[0], (mastotest.Upload{Description: "a calm sea", FileName: "offshore-wind.png", Type: "image/png", Size: len(png)}); got != want {
 		t.Errorf("upload = %+v, want %+v", got, want)
 	}
-	if _, err := c.Post(context.Background(), syndicate.PlannedPost{Text: "with picture", IdempotencyKey: "m"}, "", []string{id}); err != nil {
+	if _, err := c.Post(context.Background(), syndicate.PlannedPost{Text: "with picture", IdempotencyKey: "m"}, syndicate.Ref{}, syndicate.Ref{}, []string{id}); err != nil {
 		t.Errorf("attaching processed media: %v", err)
 	}
 }
@@ -199,20 +199,20 @@ func TestFindPosted(t *testing.T) {
 	c := client(srv, token)
 	ctx := context.Background()
 	since := time.Now().Add(-time.Minute)
-	head, _ := c.Post(ctx, syndicate.PlannedPost{Text: "Title & more\n\nhttps://news.example.org/a\n\n1/2", IdempotencyKey: "h"}, "", nil)
-	reply, _ := c.Post(ctx, syndicate.PlannedPost{Text: "A <point>\n\n2/2", IdempotencyKey: "r"}, head.ID, nil)
+	head, _ := c.Post(ctx, syndicate.PlannedPost{Text: "Title & more\n\nhttps://news.example.org/a\n\n1/2", IdempotencyKey: "h"}, syndicate.Ref{}, syndicate.Ref{}, nil)
+	reply, _ := c.Post(ctx, syndicate.PlannedPost{Text: "A <point>\n\n2/2", IdempotencyKey: "r"}, syndicate.Ref{ID: head.ID}, syndicate.Ref{ID: head.ID}, nil)
 	for i := 0; i < 50; i++ { // push them past the first page
-		c.Post(ctx, syndicate.PlannedPost{Text: "filler " + string(rune('a'+i%26)) + strings.Repeat("!", i), IdempotencyKey: fmt.Sprint("f", i)}, "", nil)
+		c.Post(ctx, syndicate.PlannedPost{Text: "filler " + string(rune('a'+i%26)) + strings.Repeat("!", i), IdempotencyKey: fmt.Sprint("f", i)}, syndicate.Ref{}, syndicate.Ref{}, nil)
 	}
-	got, found, err := c.FindPosted(ctx, head.ID, "A <point>\n\n2/2", since)
+	got, found, err := c.FindPosted(ctx, syndicate.PlannedPost{Text: "A <point>\n\n2/2"}, syndicate.Ref{ID: head.ID}, since)
 	if err != nil || !found || got.ID != reply.ID {
 		t.Errorf("reply: %+v %v %v", got, found, err)
 	}
-	got, found, err = c.FindPosted(ctx, "", "Title & more\n\nhttps://news.example.org/a\n\n1/2", since)
+	got, found, err = c.FindPosted(ctx, syndicate.PlannedPost{Text: "Title & more\n\nhttps://news.example.org/a\n\n1/2"}, syndicate.Ref{}, since)
 	if err != nil || !found || got.ID != head.ID {
 		t.Errorf("head: %+v %v %v", got, found, err)
 	}
-	if _, found, _ := c.FindPosted(ctx, head.ID, "never posted", since); found {
+	if _, found, _ := c.FindPosted(ctx, syndicate.PlannedPost{Text: "never posted"}, syndicate.Ref{ID: head.ID}, since); found {
 		t.Error("found a post that was never made")
 	}
 }
@@ -241,12 +241,12 @@ func TestPost_NoSilentResend(t *testing.T) {
 	srv.Set(func(s *mastotest.Settings) { s.KeyTTL = 0 }) // keys ignored
 	c := client(srv, token)
 	ctx := context.Background()
-	head, err := c.Post(ctx, syndicate.PlannedPost{Text: "Head.", IdempotencyKey: "k1"}, "", nil)
+	head, err := c.Post(ctx, syndicate.PlannedPost{Text: "Head.", IdempotencyKey: "k1"}, syndicate.Ref{}, syndicate.Ref{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.DropAfterCreate(1) // the connection is reused, then dropped
-	_, err = c.Post(ctx, syndicate.PlannedPost{Index: 1, Text: "Reply.", IdempotencyKey: "k2"}, head.ID, nil)
+	_, err = c.Post(ctx, syndicate.PlannedPost{Index: 1, Text: "Reply.", IdempotencyKey: "k2"}, syndicate.Ref{ID: head.ID}, syndicate.Ref{ID: head.ID}, nil)
 	if err == nil {
 		t.Fatal("a dropped answer was reported as a success")
 	}

@@ -15,21 +15,22 @@ import (
 type Metrics struct {
 	registry *prometheus.Registry
 
-	Posts           *prometheus.CounterVec // result: made, failed
+	Posts           *prometheus.CounterVec // network, result: made, failed
 	Messages        *prometheus.CounterVec // result: sent, temporary, failed
 	JobRuns         *prometheus.CounterVec // job, result: ok, partial, error
 	LastSuccess     *prometheus.GaugeVec   // job
-	PendingArticles prometheus.Gauge
-	DigestReaders   *prometheus.GaugeVec // state: done, total (of the digest being sent)
+	PendingArticles *prometheus.GaugeVec   // network
+	DigestReaders   *prometheus.GaugeVec   // state: done, total (of the digest being sent)
 }
 
-// New makes the metrics and their registry.
-func New() *Metrics {
+// New makes the metrics and their registry, with the post series of each
+// network (mastodon, bluesky) visible from the start.
+func New(networks ...string) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		Posts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "syndicate_posts_total", Help: "Mastodon posts made, and articles that failed.",
-		}, []string{"result"}),
+			Name: "syndicate_posts_total", Help: "Posts made, and articles that failed, by network (mastodon, bluesky).",
+		}, []string{"network", "result"}),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syndicate_messages_total", Help: "Digest messages by outcome: sent, temporary (4xx) or failed (5xx).",
 		}, []string{"result"}),
@@ -39,9 +40,9 @@ func New() *Metrics {
 		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syndicate_last_success_timestamp_seconds", Help: "When each job last ran without error (Unix time).",
 		}, []string{"job"}),
-		PendingArticles: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "syndicate_pending_articles", Help: "Articles waiting to be posted (by the per-run cap or their date).",
-		}),
+		PendingArticles: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "syndicate_pending_articles", Help: "Articles waiting to be posted (by the per-run cap or their date), by network.",
+		}, []string{"network"}),
 		DigestReaders: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syndicate_digest_readers", Help: "Progress of the digest being sent: readers done and in total.",
 		}, []string{"state"}),
@@ -49,8 +50,11 @@ func New() *Metrics {
 	m.registry.MustRegister(m.Posts, m.Messages, m.JobRuns, m.LastSuccess, m.PendingArticles, m.DigestReaders,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make every series visible from the start, at zero.
-	for _, r := range []string{"made", "failed"} {
-		m.Posts.WithLabelValues(r)
+	for _, n := range networks {
+		for _, r := range []string{"made", "failed"} {
+			m.Posts.WithLabelValues(n, r)
+		}
+		m.PendingArticles.WithLabelValues(n)
 	}
 	for _, r := range []string{"sent", "temporary", "failed"} {
 		m.Messages.WithLabelValues(r)

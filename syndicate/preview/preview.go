@@ -1,6 +1,7 @@
 // Package preview renders the one-page HTML preview: every pending thread
-// drawn as Mastodon-like cards with its lengths against the limit, beside
-// the digest as a reader will see it. The page is self-contained (inline
+// drawn as cards of its network — Mastodon's and Bluesky's side by side
+// for each article — with each post's length against its network's limit,
+// beside the digest as a reader will see it. The page is self-contained (inline
 // CSS, images as data: URIs) so it opens from file:// with no server.
 package preview
 
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
@@ -20,24 +22,48 @@ import (
 
 // Page is what the preview template sees.
 type Page struct {
-	Title      string
-	Account    string // the Mastodon account's display name
-	Initial    string // its first letter, for the avatar placeholder
-	Server     string
-	Limit      int
+	Title   string
+	Account string // the account's display name
+	Initial string // its first letter, for the avatar placeholder
+	// Networks are the networks threads go to, with their limits.
+	Networks []Network
+	// Threads are every thread, network by network; Articles the same
+	// threads by article, each with its networks' threads side by side.
 	Threads    []Thread
+	Articles   []Article
 	Digest     Digest
 	Problems   []string
 	Generated  string
 	PostsTotal int
 }
 
-// Thread is one article's thread as drawn.
+// Network is a network threads go to, as the page's header names it.
+type Network struct {
+	Name   string // mastodon, bluesky
+	Label  string // Mastodon, Bluesky
+	Server string // the server or PDS
+	Limit  int
+	Unit   string // what the limit counts: characters, graphemes
+}
+
+// Article is one article's threads, one per network.
+type Article struct {
+	ID      string
+	URL     string
+	Source  string // "feed:<name>"; "" for the folder
+	Threads []Thread
+}
+
+// Thread is one article's thread on one network as drawn.
 type Thread struct {
+	Network   string // mastodon, bluesky: the cards' style
+	Label     string // Mastodon, Bluesky
+	Account   string // who posts it there
 	ArticleID string
 	Source    string // "feed:<name>"; "" for the folder
 	Title     string
 	URL       string
+	Limit     int
 	Posts     []Post
 }
 
@@ -53,6 +79,12 @@ type Post struct {
 	Limit          int
 	Level          string // ok, near (within 10% of the limit) or over
 	Images         []Image
+	Card           *Card // a link card, shown when the post has no picture
+}
+
+// Card is a link card as drawn: the page's title, description and host.
+type Card struct {
+	URL, Title, Description, Host string
 }
 
 // Image is an attachment shown on a card.
@@ -139,11 +171,30 @@ func (in *Inliner) URI(path string) htmltemplate.URL {
 	return uri
 }
 
-// FromThread draws a composed thread; pictures are inlined through in.
-// Only a real image is ever inlined: a file that is not one, or lies
-// outside the allowed folders, shows as a missing picture.
-func FromThread(t syndicate.Thread, limit int, in *Inliner) Thread {
-	out := Thread{ArticleID: t.ArticleID, Title: t.Title, URL: t.URL}
+// ByArticle groups threads by article, in the order each article first
+// appears, each article's threads in the order given.
+func ByArticle(threads []Thread) []Article {
+	var out []Article
+	at := map[string]int{}
+	for _, t := range threads {
+		i, ok := at[t.ArticleID]
+		if !ok {
+			i = len(out)
+			at[t.ArticleID] = i
+			out = append(out, Article{ID: t.ArticleID, URL: t.URL, Source: t.Source})
+		}
+		out[i].Threads = append(out[i].Threads, t)
+	}
+	return out
+}
+
+// FromThread draws a composed thread of a network (n names it, its
+// limit and the account); pictures are inlined through in. Only a real
+// image is ever inlined: a file that is not one, or lies outside the
+// allowed folders, shows as a missing picture.
+func FromThread(t syndicate.Thread, n Network, account string, in *Inliner) Thread {
+	limit := n.Limit
+	out := Thread{Network: n.Name, Label: n.Label, Account: account, ArticleID: t.ArticleID, Title: t.Title, URL: t.URL, Limit: limit}
 	if t.Source != "folder" {
 		out.Source = t.Source
 	}
@@ -161,6 +212,13 @@ func FromThread(t syndicate.Thread, limit int, in *Inliner) Thread {
 		}
 		for _, m := range p.Media {
 			card.Images = append(card.Images, Image{Src: in.URI(m.File), Alt: m.Description})
+		}
+		if c := p.Card; c != nil && len(p.Media) == 0 {
+			host := c.URL
+			if u, err := url.Parse(c.URL); err == nil && u.Host != "" {
+				host = u.Host
+			}
+			card.Card = &Card{URL: c.URL, Title: c.Title, Description: c.Description, Host: host}
 		}
 		out.Posts = append(out.Posts, card)
 	}

@@ -144,7 +144,10 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 	r.Articles = known
 	switch {
 	case f.Mode == Offline:
-		if st.FetchedAt.IsZero() {
+		switch {
+		case st.FetchedAt.IsZero() && st.Problem != "":
+			problem("no fetch has worked yet; the last one said: %s", st.Problem)
+		case st.FetchedAt.IsZero():
 			problem("never fetched yet: run without --offline, or wait for the daemon")
 		}
 		return r

@@ -130,7 +130,7 @@ func TestFeeds_FirstFetchAdoptsAllButBackfill(t *testing.T) {
 	if len(live.Notes) != 1 || !strings.Contains(live.Notes[0], "3 item(s) recorded as done, 2 to go out") {
 		t.Errorf("notes %q", live.Notes)
 	}
-	records, _ := st.ArticleRecords(ctx)
+	records, _ := st.ArticleRecords(ctx, syndicate.NetworkMastodon)
 	done, _ := st.DigestedArticles(ctx)
 	for _, a := range live.Articles {
 		adopted := records[a.ID].State == syndicate.StateAdopted
@@ -148,7 +148,7 @@ func TestFeeds_FirstFetchAdoptsAllButBackfill(t *testing.T) {
 	if got, want := ids(later.Articles), "Story a, Story b, Story c, Story d, Story e, Story f"; got != want {
 		t.Errorf("after the feed moved on: %s, want %s", got, want)
 	}
-	records, _ = st.ArticleRecords(ctx)
+	records, _ = st.ArticleRecords(ctx, syndicate.NetworkMastodon)
 	for _, a := range later.Articles {
 		if a.Title == "Story f" {
 			if _, known := records[a.ID]; known {
@@ -320,7 +320,7 @@ func TestFeeds_NoFloodFromAChangedFeed(t *testing.T) {
 	if len(set.Problems) != 1 || !strings.Contains(set.Problems[0].Error(), fmt.Sprintf("%d new items at once", source.MaxNewPerFetch+10)) {
 		t.Errorf("problems %v", set.Problems)
 	}
-	records, _ := st.ArticleRecords(context.Background())
+	records, _ := st.ArticleRecords(context.Background(), syndicate.NetworkMastodon)
 	adopted := 0
 	for _, r := range records {
 		if r.State == syndicate.StateAdopted {

@@ -7,24 +7,27 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate"
 )
 
-// An article's row holds its state (syndicate.StatePosting, StatePosted,
-// StateFailed, StateAdopted); its posts' rows hold each post's planned
-// text and, once known, the status it became.
+// An article's row, one per network, holds the state of its thread there
+// (syndicate.StatePosting, StatePosted, StateFailed, StateAdopted); its
+// posts' rows hold each post's planned text and, on Bluesky, what a retry
+// must repeat exactly (record key, createdAt, link card), and once known
+// the post it became (its ID, URL and CID).
 
-// ArticleRecords returns what is recorded of every article, by ID.
-func (s *DB) ArticleRecords(ctx context.Context) (map[string]syndicate.ArticleRecord, error) {
+// ArticleRecords returns what is recorded of every article on a network,
+// by ID.
+func (s *DB) ArticleRecords(ctx context.Context, network string) (map[string]syndicate.ArticleRecord, error) {
 	rows, err := s.query(ctx, `SELECT a.id, a.state, a.hash, a.failed_hash, a.reason, a.head_url, a.updated_at,
-		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.status_id IS NOT NULL),
-		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id),
-		COALESCE((SELECT p.posted_at FROM posts p WHERE p.article_id = a.id AND p.idx = 0), '')
-		FROM articles a`)
+		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.network = a.network AND p.status_id IS NOT NULL),
+		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.network = a.network),
+		COALESCE((SELECT p.posted_at FROM posts p WHERE p.article_id = a.id AND p.network = a.network AND p.idx = 0), '')
+		FROM articles a WHERE a.network = ?`, network)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]syndicate.ArticleRecord{}
 	for rows.Next() {
-		var r syndicate.ArticleRecord
+		r := syndicate.ArticleRecord{Network: network}
 		var updated, posted string
 		if err := rows.Scan(&r.ID, &r.State, &r.Hash, &r.FailedHash, &r.Reason, &r.HeadURL, &updated, &r.PostsDone, &r.PostsPlanned, &posted); err != nil {
 			return nil, fmt.Errorf("state: %w", err)
@@ -40,29 +43,33 @@ func (s *DB) ArticleRecords(ctx context.Context) (map[string]syndicate.ArticleRe
 	return out, rows.Err()
 }
 
-// PlanThread records the thread an article will be posted as, before the
-// first post goes out, so a resumed run posts the same texts. When a plan
-// exists (a resumed or retried article), posts already made or in doubt
-// are kept and the rest are replaced by the new plan.
-func (s *DB) PlanThread(ctx context.Context, articleID, hash string, posts []syndicate.PlannedPost) error {
+// PlanThread records the thread an article will be posted as on a
+// network, before the first post goes out, so a resumed run posts the
+// same texts (and, on Bluesky, the same records). When a plan exists (a
+// resumed or retried article), posts already made or in doubt are kept
+// and the rest are replaced by the new plan.
+func (s *DB) PlanThread(ctx context.Context, network, articleID, hash string, posts []syndicate.PlannedPost) error {
 	return s.tx(ctx, func(t txn) error {
-		if _, err := t.exec(ctx, `INSERT INTO articles (id, state, hash, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET state = excluded.state, hash = excluded.hash, reason = '', updated_at = excluded.updated_at`,
-			articleID, syndicate.StatePosting, hash, s.stamp()); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO articles (id, network, state, hash, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (id, network) DO UPDATE SET state = excluded.state, hash = excluded.hash, reason = '', updated_at = excluded.updated_at`,
+			articleID, network, syndicate.StatePosting, hash, s.stamp()); err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, `DELETE FROM posts WHERE article_id = ? AND status_id IS NULL AND attempted_at IS NULL`, articleID); err != nil {
+		if _, err := t.exec(ctx, `DELETE FROM posts WHERE article_id = ? AND network = ? AND status_id IS NULL AND attempted_at IS NULL`, articleID, network); err != nil {
 			return err
 		}
-		stmt, err := t.prepare(ctx, `INSERT INTO posts (article_id, idx, text, spoiler, visibility, language, media_file, media_alt, idem_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, idx) DO NOTHING`)
+		stmt, err := t.prepare(ctx, `INSERT INTO posts (article_id, network, idx, text, spoiler, visibility, language, media_file, media_alt, idem_key,
+				record_key, record_created_at, card_url, card_title, card_description)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, network, idx) DO NOTHING`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, p := range posts {
-			// A post made, or in doubt, is still there: its recorded text stays.
-			if _, err := stmt.ExecContext(ctx, articleID, p.Index, p.Text, p.ContentWarning, p.Visibility, p.Language, p.MediaFile, p.MediaAlt, p.IdempotencyKey); err != nil {
+			// A post made, or in doubt, is still there: its recorded text
+			// (and record key and createdAt) stays.
+			if _, err := stmt.ExecContext(ctx, articleID, network, p.Index, p.Text, p.ContentWarning, p.Visibility, p.Language, p.MediaFile, p.MediaAlt, p.IdempotencyKey,
+				p.RecordKey, formatTime(p.CreatedAt), p.CardURL, p.CardTitle, p.CardDescription); err != nil {
 				return err
 			}
 		}
@@ -70,11 +77,13 @@ func (s *DB) PlanThread(ctx context.Context, articleID, hash string, posts []syn
 	})
 }
 
-// PlannedPosts returns an article's planned posts in order, with what is
-// known of each.
-func (s *DB) PlannedPosts(ctx context.Context, articleID string) ([]syndicate.PlannedPost, error) {
+// PlannedPosts returns an article's planned posts on a network in order,
+// with what is known of each.
+func (s *DB) PlannedPosts(ctx context.Context, network, articleID string) ([]syndicate.PlannedPost, error) {
 	rows, err := s.query(ctx, `SELECT idx, text, spoiler, visibility, language, media_file, media_alt, idem_key,
-		COALESCE(attempted_at, ''), COALESCE(status_id, ''), COALESCE(url, '') FROM posts WHERE article_id = ? ORDER BY idx`, articleID)
+		record_key, record_created_at, card_url, card_title, card_description,
+		COALESCE(attempted_at, ''), COALESCE(status_id, ''), COALESCE(url, ''), cid
+		FROM posts WHERE article_id = ? AND network = ? ORDER BY idx`, articleID, network)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -82,11 +91,17 @@ func (s *DB) PlannedPosts(ctx context.Context, articleID string) ([]syndicate.Pl
 	var out []syndicate.PlannedPost
 	for rows.Next() {
 		var p syndicate.PlannedPost
-		var attempted string
-		if err := rows.Scan(&p.Index, &p.Text, &p.ContentWarning, &p.Visibility, &p.Language, &p.MediaFile, &p.MediaAlt, &p.IdempotencyKey, &attempted, &p.StatusID, &p.URL); err != nil {
+		var created, attempted string
+		if err := rows.Scan(&p.Index, &p.Text, &p.ContentWarning, &p.Visibility, &p.Language, &p.MediaFile, &p.MediaAlt, &p.IdempotencyKey,
+			&p.RecordKey, &created, &p.CardURL, &p.CardTitle, &p.CardDescription,
+			&attempted, &p.StatusID, &p.URL, &p.CID); err != nil {
 			return nil, fmt.Errorf("state: %w", err)
 		}
-		if p.AttemptedAt, err = parseTime(fmt.Sprintf("article %s post %d attempted_at", articleID, p.Index+1), attempted); err != nil {
+		what := fmt.Sprintf("article %s on %s post %d", articleID, network, p.Index+1)
+		if p.CreatedAt, err = parseTime(what+" record_created_at", created); err != nil {
+			return nil, err
+		}
+		if p.AttemptedAt, err = parseTime(what+" attempted_at", attempted); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
@@ -96,101 +111,110 @@ func (s *DB) PlannedPosts(ctx context.Context, articleID string) ([]syndicate.Pl
 
 // MarkAttempt records that a post is about to be sent: from here until
 // RecordPost its outcome is unknown if the process dies.
-func (s *DB) MarkAttempt(ctx context.Context, articleID string, idx int) error {
+func (s *DB) MarkAttempt(ctx context.Context, network, articleID string, idx int) error {
 	return s.tx(ctx, func(t txn) error {
-		_, err := t.exec(ctx, `UPDATE posts SET attempted_at = COALESCE(attempted_at, ?) WHERE article_id = ? AND idx = ?`, s.stamp(), articleID, idx)
+		_, err := t.exec(ctx, `UPDATE posts SET attempted_at = COALESCE(attempted_at, ?) WHERE article_id = ? AND network = ? AND idx = ?`,
+			s.stamp(), articleID, network, idx)
 		return err
 	})
 }
 
-// RecordPost records the status a post became.
-func (s *DB) RecordPost(ctx context.Context, articleID string, idx int, statusID, statusURL string) error {
+// RecordPost records the post a planned one became.
+func (s *DB) RecordPost(ctx context.Context, network, articleID string, idx int, st syndicate.Status) error {
 	return s.tx(ctx, func(t txn) error {
 		now := s.stamp()
-		if _, err := t.exec(ctx, `UPDATE posts SET status_id = ?, url = ?, posted_at = ? WHERE article_id = ? AND idx = ?`, statusID, statusURL, now, articleID, idx); err != nil {
+		if _, err := t.exec(ctx, `UPDATE posts SET status_id = ?, url = ?, cid = ?, posted_at = ? WHERE article_id = ? AND network = ? AND idx = ?`,
+			st.ID, st.URL, st.CID, now, articleID, network, idx); err != nil {
 			return err
 		}
 		if idx == 0 {
-			_, err := t.exec(ctx, `UPDATE articles SET head_url = ?, updated_at = ? WHERE id = ?`, statusURL, now, articleID)
+			_, err := t.exec(ctx, `UPDATE articles SET head_url = ?, updated_at = ? WHERE id = ? AND network = ?`, st.URL, now, articleID, network)
 			return err
 		}
 		return nil
 	})
 }
 
-// FinishArticle marks an article posted.
-func (s *DB) FinishArticle(ctx context.Context, articleID string) error {
+// FinishArticle marks an article posted on a network.
+func (s *DB) FinishArticle(ctx context.Context, network, articleID string) error {
 	return s.tx(ctx, func(t txn) error {
-		_, err := t.exec(ctx, `UPDATE articles SET state = ?, reason = '', updated_at = ? WHERE id = ?`, syndicate.StatePosted, s.stamp(), articleID)
+		_, err := t.exec(ctx, `UPDATE articles SET state = ?, reason = '', updated_at = ? WHERE id = ? AND network = ?`,
+			syndicate.StatePosted, s.stamp(), articleID, network)
 		return err
 	})
 }
 
-// FailArticle marks an article failed with the server's reason; it waits
-// for a retry or an edit of its file (a new hash).
-func (s *DB) FailArticle(ctx context.Context, articleID, hash, reason string) error {
+// FailArticle marks an article failed on a network with the server's
+// reason; it waits for a retry or an edit of its file (a new hash).
+func (s *DB) FailArticle(ctx context.Context, network, articleID, hash, reason string) error {
 	return s.tx(ctx, func(t txn) error {
 		// The hash the thread was planned with stays; an article failed
 		// before any plan gets the failed one.
-		if _, err := t.exec(ctx, `INSERT INTO articles (id, state, hash, failed_hash, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET state = excluded.state, failed_hash = excluded.failed_hash, reason = excluded.reason, updated_at = excluded.updated_at`,
-			articleID, syndicate.StateFailed, hash, hash, reason, s.stamp()); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO articles (id, network, state, hash, failed_hash, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id, network) DO UPDATE SET state = excluded.state, failed_hash = excluded.failed_hash, reason = excluded.reason, updated_at = excluded.updated_at`,
+			articleID, network, syndicate.StateFailed, hash, hash, reason, s.stamp()); err != nil {
 			return err
 		}
 		// The server refused the post: it does not exist, so it is not in
 		// doubt, and a retry may plan it afresh.
-		_, err := t.exec(ctx, `UPDATE posts SET attempted_at = NULL WHERE article_id = ? AND status_id IS NULL`, articleID)
+		_, err := t.exec(ctx, `UPDATE posts SET attempted_at = NULL WHERE article_id = ? AND network = ? AND status_id IS NULL`, articleID, network)
 		return err
 	})
 }
 
-// RetryArticle makes a failed article pending again; it reports false
-// when the article is not failed.
-func (s *DB) RetryArticle(ctx context.Context, articleID string) (bool, error) {
+// RetryArticle makes a failed article pending again on a network; it
+// reports false when the article is not failed there.
+func (s *DB) RetryArticle(ctx context.Context, network, articleID string) (bool, error) {
 	var n int
 	err := s.tx(ctx, func(t txn) error {
 		var err error
-		n, err = t.count(ctx, `UPDATE articles SET state = ?, failed_hash = '', updated_at = ? WHERE id = ? AND state = ?`,
-			syndicate.StatePosting, s.stamp(), articleID, syndicate.StateFailed)
+		n, err = t.count(ctx, `UPDATE articles SET state = ?, failed_hash = '', updated_at = ? WHERE id = ? AND network = ? AND state = ?`,
+			syndicate.StatePosting, s.stamp(), articleID, network, syndicate.StateFailed)
 		return err
 	})
 	return n > 0, err
 }
 
-// AdoptArticles records articles as posted without posting them and as
-// mailed without mailing them, for adopting an existing archive: only
-// articles added afterwards reach posts or digests. For posting, articles
-// with a record are left alone; for the digest, articles in a digest or
-// already counted as mailed. It returns how many were adopted for posting
-// and how many for the digest.
-func (s *DB) AdoptArticles(ctx context.Context, articles []*syndicate.Article) (posts, mailed int, err error) {
+// AdoptArticles records articles as posted on each of networks without
+// posting them and, when mail is true, as mailed without mailing them,
+// for adopting an existing archive: only articles added afterwards reach
+// posts or digests. For posting, articles with a record on a network are
+// left alone there; for the digest, articles in a digest or already
+// counted as mailed. It returns how many were adopted for posting on
+// each network and how many for the digest. It is one transaction.
+func (s *DB) AdoptArticles(ctx context.Context, articles []*syndicate.Article, networks []string, mail bool) (posts map[string]int, mailed int, err error) {
 	err = s.tx(ctx, func(t txn) error {
-		posts, mailed, err = s.adopt(ctx, t, articles)
+		posts, mailed, err = s.adopt(ctx, t, articles, networks, mail)
 		return err
 	})
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	return posts, mailed, nil
 }
 
 // adopt is AdoptArticles inside a transaction.
-func (s *DB) adopt(ctx context.Context, t txn, articles []*syndicate.Article) (posts, mailed int, err error) {
+func (s *DB) adopt(ctx context.Context, t txn, articles []*syndicate.Article, networks []string, mail bool) (posts map[string]int, mailed int, err error) {
+	posts = map[string]int{}
 	now := s.stamp()
 	for _, a := range articles {
-		n, err := t.count(ctx, `INSERT INTO digest_skips (article_id, digest_id, reason, at)
-			SELECT ?, NULL, ?, ? WHERE NOT EXISTS (SELECT 1 FROM digest_articles WHERE article_id = ?)
-			ON CONFLICT (article_id) DO NOTHING`, a.ID, skipAdopted, now, a.ID)
-		if err != nil {
-			return 0, 0, err
+		if mail {
+			n, err := t.count(ctx, `INSERT INTO digest_skips (article_id, digest_id, reason, at)
+				SELECT ?, NULL, ?, ? WHERE NOT EXISTS (SELECT 1 FROM digest_articles WHERE article_id = ?)
+				ON CONFLICT (article_id) DO NOTHING`, a.ID, skipAdopted, now, a.ID)
+			if err != nil {
+				return nil, 0, err
+			}
+			mailed += n
 		}
-		mailed += n
-		n, err = t.count(ctx, `INSERT INTO articles (id, state, hash, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			a.ID, syndicate.StateAdopted, a.Hash, now)
-		if err != nil {
-			return 0, 0, err
+		for _, network := range networks {
+			n, err := t.count(ctx, `INSERT INTO articles (id, network, state, hash, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id, network) DO NOTHING`,
+				a.ID, network, syndicate.StateAdopted, a.Hash, now)
+			if err != nil {
+				return nil, 0, err
+			}
+			posts[network] += n
 		}
-		posts += n
 	}
 	return posts, mailed, nil
 }

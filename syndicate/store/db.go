@@ -91,6 +91,16 @@ const timeLayout = time.RFC3339Nano
 // stamp is the time now as the state keeps it.
 func (s *DB) stamp() string { return s.now().UTC().Format(timeLayout) }
 
+// formatTime is a time as the state keeps it; the zero time is "" (never
+// set). The precision is kept whole: a Bluesky record's createdAt must be
+// the same to the millisecond on every attempt.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
 // parseTime reads a time the state kept; "" (never set) is the zero time.
 // what names it in the error.
 func parseTime(what, v string) (time.Time, error) {

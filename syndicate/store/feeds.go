@@ -101,7 +101,9 @@ func (s *DB) RecordFetch(ctx context.Context, name string, st syndicate.FeedStat
 				}
 			}
 		}
-		_, _, err := s.adopt(ctx, t, adopt)
+		// Adopted everywhere: a network configured later does not post a
+		// feed's old items either.
+		_, _, err := s.adopt(ctx, t, adopt, syndicate.AllNetworks, true)
 		return err
 	})
 }

@@ -119,6 +119,66 @@ var migrations = []func(tx *sql.Tx) error{
 		CREATE INDEX feed_items_feed ON feed_items (feed);`)
 		return err
 	},
+
+	// 4: threads per article and network. An article's row and its posts'
+	// rows gain a network, part of their keys, and a post what a Bluesky
+	// retry must repeat exactly (its record key and createdAt, the link
+	// card) and its CID. Every thread before this step was Mastodon's.
+	// The tables are rebuilt (SQLite cannot change a primary key) and
+	// renamed back; no other table is touched, so this step commutes with
+	// steps that only add tables of their own.
+	migrateThreadsPerNetwork,
+}
+
+// migrateThreadsPerNetwork is step 4 (see migrations).
+func migrateThreadsPerNetwork(tx *sql.Tx) error {
+	_, err := tx.Exec(`
+	CREATE TABLE articles_v4 (
+		id          TEXT NOT NULL,
+		network     TEXT NOT NULL,            -- mastodon, bluesky
+		state       TEXT NOT NULL,            -- posting, posted, failed, adopted
+		hash        TEXT NOT NULL,            -- the file's hash when the thread was planned
+		failed_hash TEXT NOT NULL DEFAULT '', -- the file's hash when it failed
+		reason      TEXT NOT NULL DEFAULT '',
+		head_url    TEXT NOT NULL DEFAULT '',
+		updated_at  TEXT NOT NULL,
+		PRIMARY KEY (id, network)
+	);
+	INSERT INTO articles_v4 (id, network, state, hash, failed_hash, reason, head_url, updated_at)
+		SELECT id, 'mastodon', state, hash, failed_hash, reason, head_url, updated_at FROM articles;
+	CREATE TABLE posts_v4 (
+		article_id        TEXT NOT NULL,
+		network           TEXT NOT NULL,
+		idx               INTEGER NOT NULL,
+		text              TEXT NOT NULL,
+		spoiler           TEXT NOT NULL,
+		visibility        TEXT NOT NULL,
+		language          TEXT NOT NULL,
+		media_file        TEXT NOT NULL DEFAULT '',
+		media_alt         TEXT NOT NULL DEFAULT '',
+		idem_key          TEXT NOT NULL,
+		record_key        TEXT NOT NULL DEFAULT '', -- Bluesky: the planned TID
+		record_created_at TEXT NOT NULL DEFAULT '', -- Bluesky: the record's planned createdAt
+		card_url          TEXT NOT NULL DEFAULT '',
+		card_title        TEXT NOT NULL DEFAULT '',
+		card_description  TEXT NOT NULL DEFAULT '',
+		attempted_at      TEXT,                     -- set before sending: the outcome may be unknown
+		status_id         TEXT,
+		url               TEXT,
+		cid               TEXT NOT NULL DEFAULT '', -- Bluesky: the record's CID, which replies name
+		posted_at         TEXT,
+		PRIMARY KEY (article_id, network, idx),
+		FOREIGN KEY (article_id, network) REFERENCES articles_v4 (id, network)
+	);
+	INSERT INTO posts_v4 (article_id, network, idx, text, spoiler, visibility, language, media_file, media_alt, idem_key,
+			attempted_at, status_id, url, posted_at)
+		SELECT article_id, 'mastodon', idx, text, spoiler, visibility, language, media_file, media_alt, idem_key,
+			attempted_at, status_id, url, posted_at FROM posts;
+	DROP TABLE posts;
+	DROP TABLE articles;
+	ALTER TABLE articles_v4 RENAME TO articles;
+	ALTER TABLE posts_v4 RENAME TO posts;`)
+	return err
 }
 
 // schemaVersion is the meta key of the schema version.

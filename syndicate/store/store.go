@@ -1,5 +1,5 @@
-// Package store keeps the bot's state: the thread planned and the status
-// posted for every article and post index, every digest with its fixed
+// Package store keeps the bot's state: the thread planned and the post
+// made for every article, network and post index, every digest with its fixed
 // articles and readers and each reader's outcome, unsubscribes, the
 // secrets the unsubscribe tokens and Message-IDs are made with, and what
 // the last live run learned of a server.
@@ -33,40 +33,46 @@ import (
 // and what the commands use besides. A store opened read-only (a dry run)
 // answers every question and refuses every change with ErrReadOnly.
 type Store interface {
-	// Articles and their threads (articles.go).
+	// Articles and their threads (articles.go). Each article has a
+	// thread, and a record, per network (syndicate.NetworkMastodon,
+	// NetworkBluesky): every method names the network it is about.
 
-	// ArticleRecords returns what is recorded of every article, by ID.
-	ArticleRecords(ctx context.Context) (map[string]syndicate.ArticleRecord, error)
-	// PlanThread records the thread an article will be posted as, before
-	// its first post goes out, and marks the article posting. Posts
-	// already made or in doubt keep their recorded text; the rest are
-	// replaced by the new plan.
-	PlanThread(ctx context.Context, articleID, hash string, posts []syndicate.PlannedPost) error
-	// PlannedPosts returns an article's planned posts in order, with what
-	// is known of each.
-	PlannedPosts(ctx context.Context, articleID string) ([]syndicate.PlannedPost, error)
+	// ArticleRecords returns what is recorded of every article on a
+	// network, by ID.
+	ArticleRecords(ctx context.Context, network string) (map[string]syndicate.ArticleRecord, error)
+	// PlanThread records the thread an article will be posted as on a
+	// network, before its first post goes out, and marks the article
+	// posting there. Posts already made or in doubt keep their recorded
+	// text, record key and createdAt; the rest are replaced by the new
+	// plan.
+	PlanThread(ctx context.Context, network, articleID, hash string, posts []syndicate.PlannedPost) error
+	// PlannedPosts returns an article's planned posts on a network in
+	// order, with what is known of each.
+	PlannedPosts(ctx context.Context, network, articleID string) ([]syndicate.PlannedPost, error)
 	// MarkAttempt records that a post is about to be sent: from then until
 	// RecordPost its outcome is unknown if the process dies. The first
 	// attempt's time is kept.
-	MarkAttempt(ctx context.Context, articleID string, idx int) error
-	// RecordPost records the status a post became; the head post's URL is
-	// the article's.
-	RecordPost(ctx context.Context, articleID string, idx int, statusID, statusURL string) error
-	// FinishArticle marks an article posted.
-	FinishArticle(ctx context.Context, articleID string) error
-	// FailArticle marks an article failed with the server's reason, and
-	// its unmade posts as not in doubt; it waits for RetryArticle or an
-	// edit of its file (a new hash).
-	FailArticle(ctx context.Context, articleID, hash, reason string) error
-	// RetryArticle makes a failed article posting again; it reports false
-	// when the article is not failed.
-	RetryArticle(ctx context.Context, articleID string) (bool, error)
-	// AdoptArticles records articles as posted without posting them and
-	// as mailed without mailing them (adopting an existing archive). For
-	// posting, articles with a record are left alone; for the digest,
-	// articles in a digest or already counted as mailed. It returns how
-	// many were adopted for posting and how many for the digest.
-	AdoptArticles(ctx context.Context, articles []*syndicate.Article) (posts, mailed int, err error)
+	MarkAttempt(ctx context.Context, network, articleID string, idx int) error
+	// RecordPost records the post a planned one became (ID, URL, CID);
+	// the head post's URL is the article's on that network.
+	RecordPost(ctx context.Context, network, articleID string, idx int, st syndicate.Status) error
+	// FinishArticle marks an article posted on a network.
+	FinishArticle(ctx context.Context, network, articleID string) error
+	// FailArticle marks an article failed on a network with the server's
+	// reason, and its unmade posts there as not in doubt; it waits for
+	// RetryArticle or an edit of its file (a new hash).
+	FailArticle(ctx context.Context, network, articleID, hash, reason string) error
+	// RetryArticle makes a failed article posting again on a network; it
+	// reports false when the article is not failed there.
+	RetryArticle(ctx context.Context, network, articleID string) (bool, error)
+	// AdoptArticles records articles as posted on each of networks without
+	// posting them and, when mail is true, as mailed without mailing them
+	// (adopting an existing archive), in one transaction. For posting,
+	// articles with a record on a network are left alone there; for the
+	// digest, articles in a digest or already counted as mailed. It
+	// returns how many were adopted for posting on each network and how
+	// many for the digest.
+	AdoptArticles(ctx context.Context, articles []*syndicate.Article, networks []string, mail bool) (posts map[string]int, mailed int, err error)
 
 	// Feeds and their items (feeds.go).
 

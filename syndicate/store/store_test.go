@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -204,32 +203,32 @@ func TestOpen_MigratesFromVersion1(t *testing.T) {
 	st := open(t, path)
 	defer st.Close()
 
-	if got, want := schemaVersion(t, raw(t, path)), strconv.Itoa(store.SchemaVersion); got != want {
+	if got, want := schemaVersion(t, raw(t, path)), fmt.Sprint(store.SchemaVersion()); got != want {
 		t.Errorf("schema version = %s, want %s", got, want)
 	}
-	records, err := st.ArticleRecords(ctx)
+	records, err := st.ArticleRecords(ctx, syndicate.NetworkMastodon)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]syndicate.ArticleRecord{
-		"wind": {ID: "wind", State: syndicate.StatePosted, Hash: "h-wind", HeadURL: "https://example.social/@bot/1",
+		"wind": {ID: "wind", Network: syndicate.NetworkMastodon, State: syndicate.StatePosted, Hash: "h-wind", HeadURL: "https://example.social/@bot/1",
 			PostedAt: mustTime(t, "2026-10-01T08:00:01Z"), UpdatedAt: mustTime(t, "2026-10-01T08:00:02.5Z"), PostsDone: 2, PostsPlanned: 2},
-		"library": {ID: "library", State: syndicate.StatePosting, Hash: "h-lib", HeadURL: "https://example.social/@bot/3",
+		"library": {ID: "library", Network: syndicate.NetworkMastodon, State: syndicate.StatePosting, Hash: "h-lib", HeadURL: "https://example.social/@bot/3",
 			PostedAt: mustTime(t, "2026-10-02T08:00:00Z"), UpdatedAt: mustTime(t, "2026-10-02T08:00:00Z"), PostsDone: 1, PostsPlanned: 3},
-		"auction": {ID: "auction", State: syndicate.StateFailed, Hash: "h-auc", FailedHash: "h-auc", Reason: "Validation failed",
+		"auction": {ID: "auction", Network: syndicate.NetworkMastodon, State: syndicate.StateFailed, Hash: "h-auc", FailedHash: "h-auc", Reason: "Validation failed",
 			UpdatedAt: mustTime(t, "2026-10-03T08:00:00Z")},
 	}
 	if !reflect.DeepEqual(records, want) {
 		t.Errorf("ArticleRecords =\n%+v\nwant\n%+v", records, want)
 	}
-	posts, err := st.PlannedPosts(ctx, "library")
+	posts, err := st.PlannedPosts(ctx, syndicate.NetworkMastodon, "library")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(posts) != 3 || posts[0].StatusID != "3" || !posts[1].AttemptedAt.Equal(mustTime(t, "2026-10-02T08:00:01Z")) || posts[1].StatusID != "" || !posts[2].AttemptedAt.IsZero() {
 		t.Errorf("the half-posted thread = %+v", posts)
 	}
-	wind, err := st.PlannedPosts(ctx, "wind")
+	wind, err := st.PlannedPosts(ctx, syndicate.NetworkMastodon, "wind")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +288,7 @@ func TestOpen_MigratesFromVersion1(t *testing.T) {
 	}
 
 	// What migration 2 brought works on the old data.
-	if _, mailed, err := st.AdoptArticles(ctx, []*syndicate.Article{{ID: "wind"}, {ID: "auction"}}); err != nil || mailed != 1 {
+	if _, mailed, err := st.AdoptArticles(ctx, []*syndicate.Article{{ID: "wind"}, {ID: "auction"}}, []string{syndicate.NetworkMastodon}, true); err != nil || mailed != 1 {
 		t.Errorf("AdoptArticles = %d mailed, %v; want 1 (wind is in digest 1)", mailed, err)
 	}
 	if err := st.Close(); err != nil {
@@ -299,8 +298,8 @@ func TestOpen_MigratesFromVersion1(t *testing.T) {
 	// Opening again changes nothing, and the schema is a new state's.
 	open2 := open(t, path)
 	open2.Close()
-	if got := schemaVersion(t, raw(t, path)); got != strconv.Itoa(store.SchemaVersion) {
-		t.Errorf("schema version after a second open = %s", got)
+	if got, want := schemaVersion(t, raw(t, path)), fmt.Sprint(store.SchemaVersion()); got != want {
+		t.Errorf("schema version after a second open = %s, want %s", got, want)
 	}
 	fresh := statePath(t)
 	open(t, fresh).Close()
@@ -448,7 +447,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 func TestOpenReadOnly_NeverWrites(t *testing.T) {
 	path := statePath(t)
 	st := open(t, path)
-	if err := st.PlanThread(ctx, "wind", "h", []syndicate.PlannedPost{{Index: 0, Text: "Wind"}}); err != nil {
+	if err := st.PlanThread(ctx, syndicate.NetworkMastodon, "wind", "h", []syndicate.PlannedPost{{Index: 0, Text: "Wind"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.CreateDigest(ctx, []syndicate.DigestItem{{ID: "wind", Title: "Wind"}}, nil); err != nil {
@@ -467,7 +466,7 @@ func TestOpenReadOnly_NeverWrites(t *testing.T) {
 	if err := ro.Ping(ctx); err != nil {
 		t.Error(err)
 	}
-	if records, err := ro.ArticleRecords(ctx); err != nil || records["wind"].State != syndicate.StatePosting {
+	if records, err := ro.ArticleRecords(ctx, syndicate.NetworkMastodon); err != nil || records["wind"].State != syndicate.StatePosting {
 		t.Errorf("ArticleRecords = %v, %v", records, err)
 	}
 	if d, isOpen, err := ro.OpenDigest(ctx); err != nil || !isOpen || d.ID != 1 {
@@ -483,13 +482,13 @@ func TestOpenReadOnly_NeverWrites(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"PlanThread", ro.PlanThread(ctx, "x", "h", nil)},
-		{"MarkAttempt", ro.MarkAttempt(ctx, "wind", 0)},
-		{"RecordPost", ro.RecordPost(ctx, "wind", 0, "1", "u")},
-		{"FinishArticle", ro.FinishArticle(ctx, "wind")},
-		{"FailArticle", ro.FailArticle(ctx, "wind", "h", "r")},
-		{"RetryArticle", second(ro.RetryArticle(ctx, "wind"))},
-		{"AdoptArticles", third(ro.AdoptArticles(ctx, []*syndicate.Article{{ID: "x"}}))},
+		{"PlanThread", ro.PlanThread(ctx, syndicate.NetworkMastodon, "x", "h", nil)},
+		{"MarkAttempt", ro.MarkAttempt(ctx, syndicate.NetworkMastodon, "wind", 0)},
+		{"RecordPost", ro.RecordPost(ctx, syndicate.NetworkMastodon, "wind", 0, syndicate.Status{ID: "1", URL: "u"})},
+		{"FinishArticle", ro.FinishArticle(ctx, syndicate.NetworkMastodon, "wind")},
+		{"FailArticle", ro.FailArticle(ctx, syndicate.NetworkMastodon, "wind", "h", "r")},
+		{"RetryArticle", second(ro.RetryArticle(ctx, syndicate.NetworkMastodon, "wind"))},
+		{"AdoptArticles", third(ro.AdoptArticles(ctx, []*syndicate.Article{{ID: "x"}}, []string{syndicate.NetworkMastodon}, true))},
 		{"CreateDigest", second(ro.CreateDigest(ctx, nil, nil))},
 		{"ResetReaders", ro.ResetReaders(ctx, 1)},
 		{"AddReaders", second(ro.AddReaders(ctx, 1, nil))},
@@ -576,11 +575,14 @@ func TestDB_BadTimesAreErrors(t *testing.T) {
 		read               func(st *store.DB) error
 	}{
 		{"ArticleRecords updated_at", `UPDATE articles SET updated_at = 'yesterday'`, "article wind updated_at",
-			func(st *store.DB) error { _, err := st.ArticleRecords(ctx); return err }},
+			func(st *store.DB) error { _, err := st.ArticleRecords(ctx, syndicate.NetworkMastodon); return err }},
 		{"ArticleRecords posted_at", `UPDATE posts SET posted_at = '2026-13-01'`, "article wind posted_at",
-			func(st *store.DB) error { _, err := st.ArticleRecords(ctx); return err }},
-		{"PlannedPosts attempted_at", `UPDATE posts SET attempted_at = 'soon'`, "article wind post 1 attempted_at",
-			func(st *store.DB) error { _, err := st.PlannedPosts(ctx, "wind"); return err }},
+			func(st *store.DB) error { _, err := st.ArticleRecords(ctx, syndicate.NetworkMastodon); return err }},
+		{"PlannedPosts attempted_at", `UPDATE posts SET attempted_at = 'soon'`, "article wind on mastodon post 1 attempted_at",
+			func(st *store.DB) error {
+				_, err := st.PlannedPosts(ctx, syndicate.NetworkMastodon, "wind")
+				return err
+			}},
 		{"OpenDigest created_at", `UPDATE digests SET created_at = 'monday'`, "digest 1 created_at",
 			func(st *store.DB) error { _, _, err := st.OpenDigest(ctx); return err }},
 		{"Digests created_at", `UPDATE digests SET created_at = 'monday'`, "digest 1 created_at",
@@ -592,13 +594,13 @@ func TestDB_BadTimesAreErrors(t *testing.T) {
 			path := statePath(t)
 			st := open(t, path)
 			defer st.Close()
-			if err := st.PlanThread(ctx, "wind", "h", []syndicate.PlannedPost{{Index: 0, Text: "Wind"}}); err != nil {
+			if err := st.PlanThread(ctx, syndicate.NetworkMastodon, "wind", "h", []syndicate.PlannedPost{{Index: 0, Text: "Wind"}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.MarkAttempt(ctx, "wind", 0); err != nil {
+			if err := st.MarkAttempt(ctx, syndicate.NetworkMastodon, "wind", 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.RecordPost(ctx, "wind", 0, "1", "https://example.social/@bot/1"); err != nil {
+			if err := st.RecordPost(ctx, syndicate.NetworkMastodon, "wind", 0, syndicate.Status{ID: "1", URL: "https://example.social/@bot/1"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := st.CreateDigest(ctx, []syndicate.DigestItem{{ID: "wind"}}, nil); err != nil {
@@ -650,10 +652,10 @@ func TestDB_Closed(t *testing.T) {
 	if err := st.Ping(ctx); err == nil {
 		t.Error("Ping on a closed state")
 	}
-	if _, err := st.ArticleRecords(ctx); err == nil {
+	if _, err := st.ArticleRecords(ctx, syndicate.NetworkMastodon); err == nil {
 		t.Error("ArticleRecords on a closed state")
 	}
-	if err := st.FinishArticle(ctx, "wind"); err == nil {
+	if err := st.FinishArticle(ctx, syndicate.NetworkMastodon, "wind"); err == nil {
 		t.Error("FinishArticle on a closed state")
 	}
 }
@@ -670,7 +672,7 @@ func TestOpen_PathsThatLookLikeURIs(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Close()
-		if v := schemaVersion(t, raw(t, path)); v != strconv.Itoa(store.SchemaVersion) {
+		if v := schemaVersion(t, raw(t, path)); v != fmt.Sprint(store.SchemaVersion()) {
 			t.Errorf("%s: schema version %q", path, v)
 		}
 		ro, err := store.OpenReadOnly(ctx, path, store.Options{})
@@ -702,5 +704,134 @@ func TestOpen_UnreadableSchemaVersion(t *testing.T) {
 	}
 	if _, err := store.OpenReadOnly(ctx, path, store.Options{}); err == nil || !strings.Contains(err.Error(), `schema version "two"`) {
 		t.Errorf("OpenReadOnly = %v", err)
+	}
+}
+
+// TestOpen_MigratesAStateOfVersion2: the state the program wrote at schema
+// version 2 (testdata/state-v2.sql, see state-v2.README: an adopted
+// article, two threads posted, one failed after two posts, one killed with
+// a post in doubt) becomes Mastodon's threads of the per-network ledger,
+// every record and post as it was; Bluesky has none; the tables hold
+// together (foreign keys) and are a new state's.
+func TestOpen_MigratesAStateOfVersion2(t *testing.T) {
+	dump, err := os.ReadFile("testdata/state-v2.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := statePath(t)
+	if err := store.MakePrivate(path); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, raw(t, path), string(dump))
+	if got := schemaVersion(t, raw(t, path)); got != "2" {
+		t.Fatalf("the fixture is at schema version %s, want 2", got)
+	}
+
+	st := open(t, path)
+	defer st.Close()
+	if got, want := schemaVersion(t, raw(t, path)), fmt.Sprint(store.SchemaVersion()); got != want {
+		t.Errorf("schema version = %s, want %s", got, want)
+	}
+	records, err := st.ArticleRecords(ctx, syndicate.NetworkMastodon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		state, headURL, reason string
+		done, planned          int
+	}
+	wants := map[string]want{
+		"shehbaz-sharif-putin-letters": {syndicate.StateAdopted, "", "", 0, 0},
+		"north-sea-wind-auction":       {syndicate.StatePosted, "http://127.0.0.1:44973/@newsbot/100002", "", 4, 4},
+		"harbour-library-reopens":      {syndicate.StatePosted, "http://127.0.0.1:44973/@newsbot/100006", "", 4, 4},
+		"city-budget-vote":             {syndicate.StateFailed, "http://127.0.0.1:44973/@newsbot/100010", "post 3: the server rejected the post: 422 Validation failed: Text character limit of 500 exceeded", 2, 4},
+		"fresh-story":                  {syndicate.StatePosting, "http://127.0.0.1:44973/@newsbot/100012", "", 1, 4},
+	}
+	if len(records) != len(wants) {
+		t.Errorf("%d Mastodon records, want %d: %v", len(records), len(wants), records)
+	}
+	for id, w := range wants {
+		r := records[id]
+		got := want{r.State, r.HeadURL, r.Reason, r.PostsDone, r.PostsPlanned}
+		if got != w || r.Network != syndicate.NetworkMastodon || r.UpdatedAt.IsZero() {
+			t.Errorf("%s: %+v (%+v), want %+v", id, got, r, w)
+		}
+	}
+	if r := records["city-budget-vote"]; r.FailedHash != "3ce9cda48f6ad1ae6728e88c3f91b5ca" || r.Hash != r.FailedHash {
+		t.Errorf("the failed article's hashes = %q, %q", r.Hash, r.FailedHash)
+	}
+	if records["north-sea-wind-auction"].PostedAt.IsZero() {
+		t.Error("the head post's time is lost")
+	}
+	sky, err := st.ArticleRecords(ctx, syndicate.NetworkBluesky)
+	if err != nil || len(sky) != 0 {
+		t.Errorf("Bluesky records = %v, %v; want none", sky, err)
+	}
+
+	// The thread killed mid-way: its head made, its reply in doubt, the
+	// rest planned, with their texts and keys as recorded.
+	fresh, err := st.PlannedPosts(ctx, syndicate.NetworkMastodon, "fresh-story")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fresh) != 4 {
+		t.Fatalf("fresh-story has %d posts, want 4", len(fresh))
+	}
+	if p := fresh[0]; p.StatusID != "100012" || p.URL != "http://127.0.0.1:44973/@newsbot/100012" || p.Text != "A fresh story\n\nhttps://news.example.org/articles/fresh-story\n\n1/4" || p.Visibility != "public" {
+		t.Errorf("head = %+v", p)
+	}
+	if p := fresh[1]; p.StatusID != "" || !p.AttemptedAt.Equal(mustTime(t, "2026-12-01T21:49:33.51991305Z")) || p.Text != "One point.\n\n2/4" {
+		t.Errorf("the post in doubt = %+v", p)
+	}
+	for _, p := range fresh[2:] {
+		if p.StatusID != "" || !p.AttemptedAt.IsZero() || p.RecordKey != "" || !p.CreatedAt.IsZero() || p.CID != "" {
+			t.Errorf("post %d = %+v, want planned only", p.Index+1, p)
+		}
+	}
+	wind, err := st.PlannedPosts(ctx, syndicate.NetworkMastodon, "north-sea-wind-auction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := wind[0]; !strings.HasSuffix(w.MediaFile, "offshore-wind.png") || !strings.HasPrefix(w.MediaAlt, "Three white wind turbines") || w.StatusID != "100002" {
+		t.Errorf("the posted head with its picture = %+v", w)
+	}
+	city, err := st.PlannedPosts(ctx, syndicate.NetworkMastodon, "city-budget-vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(city) != 4 || city[1].StatusID != "100011" || city[2].StatusID != "" || !city[2].AttemptedAt.IsZero() {
+		t.Errorf("the failed thread = %+v", city)
+	}
+	done, err := st.DigestedArticles(ctx)
+	if err != nil || !reflect.DeepEqual(done, map[string]bool{"shehbaz-sharif-putin-letters": true}) {
+		t.Errorf("DigestedArticles = %v, %v", done, err)
+	}
+	if info, ok, err := st.ServerInfo(ctx, "http://127.0.0.1:44973"); err != nil || !ok || info.Software != "mastodon" || info.MaxCharacters != 1000 {
+		t.Errorf("ServerInfo = %+v, %v, %v", info, ok, err)
+	}
+
+	// A Bluesky thread of the same article goes beside Mastodon's.
+	if err := st.PlanThread(ctx, syndicate.NetworkBluesky, "fresh-story", "h", []syndicate.PlannedPost{{Index: 0, Text: "A fresh story", RecordKey: "3lbqz7cvqxk2a", CreatedAt: mustTime(t, "2026-12-02T08:00:00.123Z")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordPost(ctx, syndicate.NetworkBluesky, "fresh-story", 0, syndicate.Status{ID: "at://did:plc:x/app.bsky.feed.post/3lbqz7cvqxk2a", CID: "bafy", URL: "https://bsky.app/x"}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := st.PlannedPosts(ctx, syndicate.NetworkMastodon, "fresh-story")
+	if err != nil || !reflect.DeepEqual(again, fresh) {
+		t.Errorf("Mastodon's thread changed with Bluesky's: %+v, %v", again, err)
+	}
+	if r, _ := st.ArticleRecords(ctx, syndicate.NetworkMastodon); r["fresh-story"].HeadURL != wants["fresh-story"].headURL {
+		t.Errorf("Mastodon's head URL = %q", r["fresh-story"].HeadURL)
+	}
+
+	var broken int
+	if err := raw(t, path).QueryRow(`SELECT COUNT(*) FROM pragma_foreign_key_check`).Scan(&broken); err != nil || broken != 0 {
+		t.Errorf("foreign key check: %d rows, %v", broken, err)
+	}
+	fresh2 := statePath(t)
+	open(t, fresh2).Close()
+	if got, want := schema(t, raw(t, path)), schema(t, raw(t, fresh2)); got != want {
+		t.Errorf("the migrated schema differs from a new state's:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -28,7 +28,22 @@ type Options struct {
 	// MaxPosts refuses a thread longer than this (0: no cap): a huge key
 	// point must not become hundreds of posts.
 	MaxPosts int
+	// Network names the config section the settings came from, in
+	// messages ("mastodon" when empty).
+	Network string
+	// ContentWarningInText folds the article's content warning into the
+	// text of every post ("CW: …" and a blank line), for a network whose
+	// posts have no content warning of their own (Bluesky).
+	ContentWarningInText bool
+	// LinkCard gives the head post a link card (syndicate.Card) of the
+	// article's URL, title and description, for a network where the
+	// client writes the card into the post (Bluesky) rather than the
+	// server fetching the page.
+	LinkCard bool
 }
+
+// MaxCardDescription is the most graphemes of a link card's description.
+const MaxCardDescription = 300
 
 // HeadData is what the head post template sees.
 type HeadData struct {
@@ -49,12 +64,16 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	if lim.URLLength <= 0 {
 		lim.URLLength = syndicate.DefaultLimits().URLLength
 	}
-	cw := a.ContentWarning
+	cw, prefix := a.ContentWarning, ""
+	if opts.ContentWarningInText && cw != "" {
+		// The warning opens every post, as its first paragraph.
+		cw, prefix = "", "CW: "+cw+"\n\n"
+	}
 	counting := Counting(lim.Counting)
-	if cwLen := counting.Length("", cw, lim.URLLength); cwLen > lim.MaxCharacters/2 {
+	if cwLen := counting.Length("", cw+prefix, lim.URLLength); cwLen > lim.MaxCharacters/2 {
 		return syndicate.Thread{}, fmt.Errorf("article %s: content warning is %d characters, too long for posts of %d", a.ID, cwLen, lim.MaxCharacters)
 	}
-	length := func(text string) int { return counting.Length(cw, text, lim.URLLength) }
+	length := func(text string) int { return counting.Length(cw, prefix+text, lim.URLLength) }
 	// withSuffix is length(text + suffix) for a numbering suffix: it
 	// starts with a line break, which joins no grapheme, URL or mention
 	// before it (but after a CR), so its length just adds.
@@ -90,7 +109,11 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	}
 	numbered := opts.Numbering && total > 1
 	if opts.MaxPosts > 0 && total > opts.MaxPosts {
-		return syndicate.Thread{}, fmt.Errorf("article %s: the thread would be %d posts, more than mastodon.max_posts_per_thread (%d); shorten its key points", a.ID, total, opts.MaxPosts)
+		section := opts.Network
+		if section == "" {
+			section = "mastodon"
+		}
+		return syndicate.Thread{}, fmt.Errorf("article %s: the thread would be %d posts, more than %s.max_posts_per_thread (%d); shorten its key points", a.ID, total, section, opts.MaxPosts)
 	}
 
 	suffix := func(i int) string {
@@ -99,7 +122,7 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		}
 		return numberSuffix(i, total)
 	}
-	head, err := renderHead(a, opts, lim, func(s string) bool { return withSuffix(s, suffix(1)) <= lim.MaxCharacters })
+	head, err := renderHead(a, opts, lim, length, func(s string) bool { return withSuffix(s, suffix(1)) <= lim.MaxCharacters })
 	if err != nil {
 		return syndicate.Thread{}, err
 	}
@@ -112,10 +135,13 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 		sfx := suffix(len(t.Posts) + 1)
 		n := withSuffix(text, sfx)
 		t.Posts = append(t.Posts, syndicate.Post{
-			Text: text + sfx, ContentWarning: cw, Visibility: visibility, Language: lang, Length: n,
+			Text: prefix + text + sfx, ContentWarning: cw, Visibility: visibility, Language: lang, Length: n,
 		})
 	}
 	add(head, opts.Visibility)
+	if opts.LinkCard && a.URL != "" {
+		t.Posts[0].Card = &syndicate.Card{URL: a.URL, Title: a.Title, Description: cardDescription(a)}
+	}
 	if img := a.Image; img != nil && (img.Path != "" || img.URL != "") && lim.MaxMedia > 0 {
 		desc := img.Alt
 		if lim.DescriptionLimit > 0 && uniseg.GraphemeClusterCount(desc) > lim.DescriptionLimit {
@@ -139,9 +165,24 @@ func numberSuffix(i, n int) string { return "\n\n" + strconv.Itoa(i) + "/" + str
 
 var blankLines = regexp.MustCompile(`\n{3,}`)
 
+// cardDescription is the description of an article's link card: its
+// first paragraph, else its first key point, at most MaxCardDescription
+// graphemes.
+func cardDescription(a *syndicate.Article) string {
+	for _, list := range [][]string{a.Body, a.KeyPoints} {
+		for _, p := range list {
+			if p = strings.Join(strings.Fields(p), " "); p != "" {
+				return text.Shorten(p, MaxCardDescription)
+			}
+		}
+	}
+	return ""
+}
+
 // renderHead renders the head post, shortening the title (and then
-// dropping the hashtags) until it fits.
-func renderHead(a *syndicate.Article, opts Options, lim syndicate.Limits, fits func(string) bool) (string, error) {
+// dropping the hashtags) until it fits; length is the post's length as
+// counted.
+func renderHead(a *syndicate.Article, opts Options, lim syndicate.Limits, length func(string) int, fits func(string) bool) (string, error) {
 	tags := Hashtags(append(append([]string(nil), a.Tags...), opts.Hashtags...))
 	render := func(title string, tags []string) (string, error) {
 		var buf bytes.Buffer
@@ -173,7 +214,7 @@ func renderHead(a *syndicate.Article, opts Options, lim syndicate.Limits, fits f
 			if fits(post) {
 				return post, nil
 			}
-			over := Counting(lim.Counting).Length(a.ContentWarning, post, lim.URLLength) - lim.MaxCharacters
+			over := length(post) - lim.MaxCharacters
 			n -= max(1, over)
 		}
 		if len(tags) == 0 {

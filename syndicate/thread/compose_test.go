@@ -239,3 +239,122 @@ func TestCompose_FeedItemMentionsNotify(t *testing.T) {
 		t.Errorf("a folder article's mention was changed: %q", th.Posts[0].Text)
 	}
 }
+
+// blueskyOptions are the settings a Bluesky thread is composed with: the
+// lexicon's limits and counting, the warning folded into the text, a link
+// card on the head post, every post public.
+func blueskyOptions(t testing.TB) thread.Options {
+	t.Helper()
+	o := options(t, 300)
+	o.Limits = syndicate.Limits{MaxCharacters: 300, MaxMedia: 4, DescriptionLimit: 2000, Counting: string(thread.CountBluesky)}
+	o.ReplyVisibility, o.Network, o.ContentWarningInText, o.LinkCard = "public", "bluesky", true, true
+	return o
+}
+
+func renderBluesky(th syndicate.Thread) string {
+	var b strings.Builder
+	for i, p := range th.Posts {
+		shown := thread.BlueskyText(p.Text)
+		fmt.Fprintf(&b, "--- %d/%d %s %d/300 (%d code points, %d bytes shown)\n", i+1, len(th.Posts), p.Language, p.Length,
+			len([]rune(shown)), len(shown))
+		for _, m := range p.Media {
+			fmt.Fprintf(&b, "[media %s | %s]\n", filepath.Base(m.File), m.Description)
+		}
+		if c := p.Card; c != nil {
+			fmt.Fprintf(&b, "[card %s | %s | %s]\n", c.URL, c.Title, c.Description)
+		}
+		b.WriteString(p.Text + "\n")
+	}
+	return b.String()
+}
+
+// TestCompose_BlueskyGolden: every shipped article as a Bluesky thread.
+func TestCompose_BlueskyGolden(t *testing.T) {
+	entries, err := os.ReadDir("../../articles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !article.IsArticleFile(e.Name()) {
+			continue
+		}
+		t.Run(e.Name(), func(t *testing.T) {
+			th, err := thread.Compose(load(t, e.Name()), blueskyOptions(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range th.Posts {
+				if p.Length > 300 || len(thread.BlueskyText(p.Text)) > 3000 {
+					t.Errorf("post %d over the limit: %d", i+1, p.Length)
+				}
+				if (p.Card != nil) != (i == 0) {
+					t.Errorf("post %d card %+v, want one on the head only", i+1, p.Card)
+				}
+			}
+			golden.Check(t, article.ID(e.Name())+".bluesky.thread", []byte(renderBluesky(th)))
+		})
+	}
+}
+
+// TestCompose_ContentWarningInText: on a network without a content
+// warning of its own, the warning opens every post and counts in it.
+func TestCompose_ContentWarningInText(t *testing.T) {
+	a := load(t, "city-budget-vote.txt")
+	a.ContentWarning = "local politics"
+	th, err := thread.Compose(a, blueskyOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := *a
+	plain.ContentWarning = ""
+	without, err := thread.Compose(&plain, blueskyOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(th.Posts) < len(without.Posts) {
+		t.Errorf("%d posts with the warning, %d without", len(th.Posts), len(without.Posts))
+	}
+	for i, p := range th.Posts {
+		if !strings.HasPrefix(p.Text, "CW: local politics\n\n") || p.ContentWarning != "" {
+			t.Errorf("post %d = %q (CW %q), want the warning as its first paragraph", i+1, p.Text, p.ContentWarning)
+		}
+		if got := thread.CountBluesky.Length("", p.Text, 0); got != p.Length || got > 300 {
+			t.Errorf("post %d: length %d, counted %d", i+1, p.Length, got)
+		}
+	}
+	// Mastodon keeps it as the post's own warning.
+	m, err := thread.Compose(a, options(t, 500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := m.Posts[0]; p.ContentWarning != "local politics" || strings.Contains(p.Text, "CW:") || p.Card != nil {
+		t.Errorf("Mastodon head = %+v", p)
+	}
+	a.ContentWarning = strings.Repeat("warning ", 20)
+	if _, err := thread.Compose(a, blueskyOptions(t)); err == nil || !strings.Contains(err.Error(), "content warning") {
+		t.Errorf("a warning of half a Bluesky post: %v", err)
+	}
+}
+
+// TestCompose_BlueskyBytes: text of many bytes per grapheme is split by
+// Bluesky's 3,000 bytes as well as its 300 graphemes.
+func TestCompose_BlueskyBytes(t *testing.T) {
+	// A family emoji is one grapheme of 25 bytes: 300 of them are 7,500.
+	a := &syndicate.Article{ID: "emoji", Title: "Families", URL: "https://news.example.org/emoji",
+		KeyPoints: []string{strings.TrimSpace(strings.Repeat("👨‍👩‍👧‍👦 ", 200))}}
+	th, err := thread.Compose(a, blueskyOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(th.Posts) < 3 {
+		t.Fatalf("%d posts, want the point split by bytes", len(th.Posts))
+	}
+	for i, p := range th.Posts {
+		if n := len(thread.BlueskyText(p.Text)); n > 3000 || p.Length > 300 {
+			t.Errorf("post %d: %d bytes, length %d", i+1, n, p.Length)
+		}
+	}
+	if c := th.Posts[0].Card; c == nil || c.URL != a.URL || c.Title != "Families" || !strings.HasPrefix(c.Description, "👨‍👩‍👧‍👦") {
+		t.Errorf("card = %+v, want the URL, title and first key point", c)
+	}
+}

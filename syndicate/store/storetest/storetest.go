@@ -65,6 +65,9 @@ var tests = []struct {
 	{"AdoptArticles", testAdoptArticles},
 	{"RecordFetch_ItemsAndStates", testRecordFetch},
 	{"RecordFetch_AdoptsInTheSameTransaction", testRecordFetchAdopts},
+	{"Threads_PerNetwork", testThreadsPerNetwork},
+	{"PlanThread_KeepsWhatARetryRepeats", testPlanThreadRecordFields},
+	{"AdoptArticles_PerNetwork", testAdoptPerNetwork},
 	{"CreateDigest", testCreateDigest},
 	{"CreateDigest_IsOneTransaction", testCreateDigestAtomic},
 	{"CreateDigest_IDsFollowEachOther", testDigestIDs},
@@ -82,6 +85,12 @@ var tests = []struct {
 	{"ServerInfo", testServerInfo},
 	{"Unsubscribe", testUnsubscribe},
 }
+
+// The networks the suite keeps threads on; most tests use Mastodon's.
+const (
+	mastodon = syndicate.NetworkMastodon
+	bluesky  = syndicate.NetworkBluesky
+)
 
 // Clock is a settable clock for Options.Now.
 type Clock struct {
@@ -129,7 +138,7 @@ func sameTime(t *testing.T, what string, got, want time.Time) {
 
 func (e *env) record(t *testing.T, id string) syndicate.ArticleRecord {
 	t.Helper()
-	records, err := e.st.ArticleRecords(e.ctx)
+	records, err := e.st.ArticleRecords(e.ctx, mastodon)
 	ok(t, err)
 	r, found := records[id]
 	if !found {
@@ -140,7 +149,7 @@ func (e *env) record(t *testing.T, id string) syndicate.ArticleRecord {
 
 func (e *env) posts(t *testing.T, id string) []syndicate.PlannedPost {
 	t.Helper()
-	posts, err := e.st.PlannedPosts(e.ctx, id)
+	posts, err := e.st.PlannedPosts(e.ctx, mastodon, id)
 	ok(t, err)
 	return posts
 }
@@ -170,7 +179,7 @@ func testPing(t *testing.T, e *env) {
 }
 
 func testEmpty(t *testing.T, e *env) {
-	records, err := e.st.ArticleRecords(e.ctx)
+	records, err := e.st.ArticleRecords(e.ctx, mastodon)
 	ok(t, err)
 	if len(records) != 0 {
 		t.Errorf("ArticleRecords = %v, want none", records)
@@ -209,7 +218,7 @@ func testPlanThreadNew(t *testing.T, e *env) {
 	want[0].ContentWarning = "politics"
 	want[1].MediaFile, want[1].MediaAlt = "wind.png", "Turbines at sea"
 	want[2].IdempotencyKey = "key-3"
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-1", want))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-1", want))
 
 	r := e.record(t, "wind")
 	if r.State != syndicate.StatePosting || r.Hash != "hash-1" || r.PostsPlanned != 3 || r.PostsDone != 0 || r.HeadURL != "" || !r.PostedAt.IsZero() {
@@ -225,17 +234,17 @@ func testPlanThreadNew(t *testing.T, e *env) {
 }
 
 func testPlanThreadResume(t *testing.T, e *env) {
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-1", plan(4, "old")))
-	ok(t, e.st.MarkAttempt(e.ctx, "wind", 0))
-	ok(t, e.st.RecordPost(e.ctx, "wind", 0, "100", "https://example.social/@bot/100"))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-1", plan(4, "old")))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 0))
+	ok(t, e.st.RecordPost(e.ctx, mastodon, "wind", 0, syndicate.Status{ID: "100", URL: "https://example.social/@bot/100"}))
 	e.clock.Advance(time.Minute)
-	ok(t, e.st.MarkAttempt(e.ctx, "wind", 1)) // the process dies here: post 2 is in doubt
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 1)) // the process dies here: post 2 is in doubt
 	attempted := e.clock.Now()
 
 	// The resumed run plans again (the file may have changed meanwhile):
 	// what exists or may exist keeps its text, the rest is the new plan.
 	e.clock.Advance(time.Minute)
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-2", plan(5, "new")))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-2", plan(5, "new")))
 	got := e.posts(t, "wind")
 	if want := []string{"old post 1", "old post 2", "new post 3", "new post 4", "new post 5"}; !reflect.DeepEqual(texts(got), want) {
 		t.Fatalf("texts = %q, want %q", texts(got), want)
@@ -259,35 +268,35 @@ func testPlanThreadResume(t *testing.T, e *env) {
 	sameTime(t, "UpdatedAt", r.UpdatedAt, e.clock.Now())
 
 	// A shorter plan drops the posts never tried.
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-3", plan(1, "short")))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-3", plan(1, "short")))
 	if got, want := texts(e.posts(t, "wind")), []string{"old post 1", "old post 2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after a shorter plan: texts = %q, want %q", got, want)
 	}
 }
 
 func testMarkAttemptKeepsFirst(t *testing.T, e *env) {
-	ok(t, e.st.PlanThread(e.ctx, "wind", "h", plan(2, "a")))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "h", plan(2, "a")))
 	first := e.clock.Now()
-	ok(t, e.st.MarkAttempt(e.ctx, "wind", 1))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 1))
 	e.clock.Advance(time.Hour)
-	ok(t, e.st.MarkAttempt(e.ctx, "wind", 1))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 1))
 	got := e.posts(t, "wind")
 	if !got[0].AttemptedAt.IsZero() {
 		t.Errorf("post 1 AttemptedAt = %v, want none", got[0].AttemptedAt)
 	}
 	sameTime(t, "post 2 AttemptedAt", got[1].AttemptedAt, first)
 	// An unknown post is no error: there is nothing to mark.
-	ok(t, e.st.MarkAttempt(e.ctx, "wind", 7))
-	ok(t, e.st.MarkAttempt(e.ctx, "nothing", 0))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 7))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "nothing", 0))
 }
 
 func testRecordPost(t *testing.T, e *env) {
-	ok(t, e.st.PlanThread(e.ctx, "wind", "h", plan(3, "a")))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "h", plan(3, "a")))
 	e.clock.Advance(time.Second)
 	head := e.clock.Now()
-	ok(t, e.st.RecordPost(e.ctx, "wind", 0, "100", "https://example.social/@bot/100"))
+	ok(t, e.st.RecordPost(e.ctx, mastodon, "wind", 0, syndicate.Status{ID: "100", URL: "https://example.social/@bot/100"}))
 	e.clock.Advance(time.Second)
-	ok(t, e.st.RecordPost(e.ctx, "wind", 1, "101", "https://example.social/@bot/101"))
+	ok(t, e.st.RecordPost(e.ctx, mastodon, "wind", 1, syndicate.Status{ID: "101", URL: "https://example.social/@bot/101"}))
 	r := e.record(t, "wind")
 	if r.HeadURL != "https://example.social/@bot/100" || r.PostsDone != 2 || r.PostsPlanned != 3 || r.State != syndicate.StatePosting {
 		t.Errorf("record = %+v, want the head post's URL, 2 of 3 posts, posting", r)
@@ -301,10 +310,10 @@ func testRecordPost(t *testing.T, e *env) {
 }
 
 func testFinishArticle(t *testing.T, e *env) {
-	ok(t, e.st.PlanThread(e.ctx, "wind", "h", plan(1, "a")))
-	ok(t, e.st.RecordPost(e.ctx, "wind", 0, "100", "https://example.social/@bot/100"))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "h", plan(1, "a")))
+	ok(t, e.st.RecordPost(e.ctx, mastodon, "wind", 0, syndicate.Status{ID: "100", URL: "https://example.social/@bot/100"}))
 	e.clock.Advance(time.Second)
-	ok(t, e.st.FinishArticle(e.ctx, "wind"))
+	ok(t, e.st.FinishArticle(e.ctx, mastodon, "wind"))
 	r := e.record(t, "wind")
 	if r.State != syndicate.StatePosted || r.Reason != "" || r.PostsDone != 1 {
 		t.Errorf("record = %+v, want posted", r)
@@ -313,11 +322,11 @@ func testFinishArticle(t *testing.T, e *env) {
 }
 
 func testFailAndRetry(t *testing.T, e *env) {
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-1", plan(3, "old")))
-	ok(t, e.st.RecordPost(e.ctx, "wind", 0, "100", "https://example.social/@bot/100"))
-	ok(t, e.st.MarkAttempt(e.ctx, "wind", 1))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-1", plan(3, "old")))
+	ok(t, e.st.RecordPost(e.ctx, mastodon, "wind", 0, syndicate.Status{ID: "100", URL: "https://example.social/@bot/100"}))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 1))
 	e.clock.Advance(time.Second)
-	ok(t, e.st.FailArticle(e.ctx, "wind", "hash-1", "Validation failed: Text character limit of 500 exceeded"))
+	ok(t, e.st.FailArticle(e.ctx, mastodon, "wind", "hash-1", "Validation failed: Text character limit of 500 exceeded"))
 
 	r := e.record(t, "wind")
 	if r.State != syndicate.StateFailed || r.FailedHash != "hash-1" || r.Hash != "hash-1" ||
@@ -334,7 +343,7 @@ func testFailAndRetry(t *testing.T, e *env) {
 		t.Errorf("the made post = %+v, want it kept", got[0])
 	}
 
-	retried, err := e.st.RetryArticle(e.ctx, "wind")
+	retried, err := e.st.RetryArticle(e.ctx, mastodon, "wind")
 	ok(t, err)
 	if !retried {
 		t.Fatal("RetryArticle = false for a failed article")
@@ -344,7 +353,7 @@ func testFailAndRetry(t *testing.T, e *env) {
 		t.Errorf("after the retry: record = %+v, want posting with no failed hash", r)
 	}
 	// The retry plans the unmade posts afresh and keeps the made one.
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-1", plan(3, "fixed")))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-1", plan(3, "fixed")))
 	if got, want := texts(e.posts(t, "wind")), []string{"old post 1", "fixed post 2", "fixed post 3"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("texts = %q, want %q", got, want)
 	}
@@ -355,13 +364,13 @@ func testFailAndRetry(t *testing.T, e *env) {
 
 func testFailWithoutPlan(t *testing.T, e *env) {
 	// A thread that cannot be composed fails before any plan.
-	ok(t, e.st.FailArticle(e.ctx, "long", "hash-1", "a key point is too long"))
+	ok(t, e.st.FailArticle(e.ctx, mastodon, "long", "hash-1", "a key point is too long"))
 	r := e.record(t, "long")
 	if r.State != syndicate.StateFailed || r.Hash != "hash-1" || r.FailedHash != "hash-1" || r.Reason != "a key point is too long" || r.PostsPlanned != 0 {
 		t.Errorf("record = %+v", r)
 	}
 	// Failing again (a retry refused once more) keeps one record.
-	ok(t, e.st.FailArticle(e.ctx, "long", "hash-2", "still too long"))
+	ok(t, e.st.FailArticle(e.ctx, mastodon, "long", "hash-2", "still too long"))
 	r = e.record(t, "long")
 	if r.FailedHash != "hash-2" || r.Reason != "still too long" || r.Hash != "hash-1" {
 		t.Errorf("after a second failure: record = %+v", r)
@@ -371,10 +380,10 @@ func testFailWithoutPlan(t *testing.T, e *env) {
 func testFailThenEdit(t *testing.T, e *env) {
 	// An edit of a failed article's file is posted without --retry: the
 	// job plans it again with the new hash.
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-1", plan(2, "old")))
-	ok(t, e.st.MarkAttempt(e.ctx, "wind", 0))
-	ok(t, e.st.FailArticle(e.ctx, "wind", "hash-1", "refused"))
-	ok(t, e.st.PlanThread(e.ctx, "wind", "hash-2", plan(2, "edited")))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-1", plan(2, "old")))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 0))
+	ok(t, e.st.FailArticle(e.ctx, mastodon, "wind", "hash-1", "refused"))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-2", plan(2, "edited")))
 	r := e.record(t, "wind")
 	if r.State != syndicate.StatePosting || r.Hash != "hash-2" || r.Reason != "" {
 		t.Errorf("record = %+v, want posting with the new hash", r)
@@ -385,11 +394,11 @@ func testFailThenEdit(t *testing.T, e *env) {
 }
 
 func testRetryOnlyFailed(t *testing.T, e *env) {
-	ok(t, e.st.PlanThread(e.ctx, "posting", "h", plan(1, "a")))
-	ok(t, e.st.PlanThread(e.ctx, "posted", "h", plan(1, "a")))
-	ok(t, e.st.FinishArticle(e.ctx, "posted"))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "posting", "h", plan(1, "a")))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "posted", "h", plan(1, "a")))
+	ok(t, e.st.FinishArticle(e.ctx, mastodon, "posted"))
 	for _, id := range []string{"posting", "posted", "unknown"} {
-		retried, err := e.st.RetryArticle(e.ctx, id)
+		retried, err := e.st.RetryArticle(e.ctx, mastodon, id)
 		ok(t, err)
 		if retried {
 			t.Errorf("RetryArticle(%s) = true, want false: it is not failed", id)
@@ -401,16 +410,16 @@ func testRetryOnlyFailed(t *testing.T, e *env) {
 }
 
 func testAdoptArticles(t *testing.T, e *env) {
-	ok(t, e.st.PlanThread(e.ctx, "posted", "h", plan(1, "a")))
-	ok(t, e.st.FinishArticle(e.ctx, "posted"))
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "posted", "h", plan(1, "a")))
+	ok(t, e.st.FinishArticle(e.ctx, mastodon, "posted"))
 	_, err := e.st.CreateDigest(e.ctx, []syndicate.DigestItem{{ID: "posted", Title: "Posted"}}, nil)
 	ok(t, err)
 	articles := []*syndicate.Article{{ID: "old-1", Hash: "h1"}, {ID: "old-2", Hash: "h2"}, {ID: "posted", Hash: "h"}}
 
-	posts, mailed, err := e.st.AdoptArticles(e.ctx, articles)
+	posts, mailed, err := e.st.AdoptArticles(e.ctx, articles, []string{mastodon}, true)
 	ok(t, err)
-	if posts != 2 || mailed != 2 {
-		t.Errorf("AdoptArticles = %d posts, %d mailed; want 2, 2 (the posted and digested article has its record)", posts, mailed)
+	if posts[mastodon] != 2 || mailed != 2 {
+		t.Errorf("AdoptArticles = %v posts, %d mailed; want 2, 2 (the posted and digested article has its record)", posts, mailed)
 	}
 	r := e.record(t, "old-1")
 	if r.State != syndicate.StateAdopted || r.Hash != "h1" || r.PostsPlanned != 0 {
@@ -427,18 +436,18 @@ func testAdoptArticles(t *testing.T, e *env) {
 	}
 
 	// Adopting again changes nothing.
-	posts, mailed, err = e.st.AdoptArticles(e.ctx, articles)
+	posts, mailed, err = e.st.AdoptArticles(e.ctx, articles, []string{mastodon}, true)
 	ok(t, err)
-	if posts != 0 || mailed != 0 {
-		t.Errorf("adopting again = %d, %d; want 0, 0", posts, mailed)
+	if posts[mastodon] != 0 || mailed != 0 {
+		t.Errorf("adopting again = %v, %d; want 0, 0", posts, mailed)
 	}
 	// An article posted but never mailed is adopted for the digest only.
-	ok(t, e.st.PlanThread(e.ctx, "unmailed", "h", plan(1, "a")))
-	ok(t, e.st.FinishArticle(e.ctx, "unmailed"))
-	posts, mailed, err = e.st.AdoptArticles(e.ctx, []*syndicate.Article{{ID: "unmailed", Hash: "h"}})
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "unmailed", "h", plan(1, "a")))
+	ok(t, e.st.FinishArticle(e.ctx, mastodon, "unmailed"))
+	posts, mailed, err = e.st.AdoptArticles(e.ctx, []*syndicate.Article{{ID: "unmailed", Hash: "h"}}, []string{mastodon}, true)
 	ok(t, err)
-	if posts != 0 || mailed != 1 {
-		t.Errorf("adopting a posted article = %d, %d; want 0, 1", posts, mailed)
+	if posts[mastodon] != 0 || mailed != 1 {
+		t.Errorf("adopting a posted article = %v, %d; want 0, 1", posts, mailed)
 	}
 	if r := e.record(t, "unmailed"); r.State != syndicate.StatePosted {
 		t.Errorf("a posted article became %q", r.State)
@@ -507,21 +516,177 @@ func testRecordFetchAdopts(t *testing.T, e *env) {
 	old1, old2, fresh := feedItem("news-old1", "h", now), feedItem("news-old2", "h", now), feedItem("news-new", "h", now)
 	st := syndicate.FeedState{URL: "https://feed.example/rss", FetchedAt: now, AdoptedAt: now}
 	ok(t, e.st.RecordFetch(e.ctx, "news", st, []*syndicate.Article{old1, old2, fresh}, []*syndicate.Article{old1, old2}))
-	for _, id := range []string{"news-old1", "news-old2"} {
-		if r := e.record(t, id); r.State != syndicate.StateAdopted {
-			t.Errorf("%s is %q, want adopted", id, r.State)
+	// Adopted on every network, configured or not: a network added
+	// later does not post a feed's old items either.
+	for _, network := range syndicate.AllNetworks {
+		for _, id := range []string{"news-old1", "news-old2"} {
+			if r, _ := e.recordOf(t, network, id); r.State != syndicate.StateAdopted {
+				t.Errorf("%s on %s is %q, want adopted", id, network, r.State)
+			}
 		}
-	}
-	records, err := e.st.ArticleRecords(e.ctx)
-	ok(t, err)
-	if _, known := records["news-new"]; known {
-		t.Error("the backfilled item was adopted")
+		if _, known := e.recordOf(t, network, "news-new"); known {
+			t.Errorf("the backfilled item was adopted on %s", network)
+		}
 	}
 	done, err := e.st.DigestedArticles(e.ctx)
 	ok(t, err)
 	if !done["news-old1"] || !done["news-old2"] || done["news-new"] {
 		t.Errorf("DigestedArticles = %v", done)
 	}
+}
+
+// testThreadsPerNetwork: one article has a thread on each network, each
+// with its own state, plan, posts and record, untouched by the other's.
+func testThreadsPerNetwork(t *testing.T, e *env) {
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "wind", "hash-1", plan(3, "toot")))
+	ok(t, e.st.PlanThread(e.ctx, bluesky, "wind", "hash-1", plan(2, "skeet")))
+	ok(t, e.st.MarkAttempt(e.ctx, mastodon, "wind", 0))
+	ok(t, e.st.RecordPost(e.ctx, mastodon, "wind", 0, syndicate.Status{ID: "100", URL: "https://example.social/@bot/100"}))
+	ok(t, e.st.RecordPost(e.ctx, bluesky, "wind", 0, syndicate.Status{ID: "at://did:plc:x/app.bsky.feed.post/3l", URL: "https://bsky.app/profile/x/post/3l", CID: "bafyhead"}))
+	ok(t, e.st.MarkAttempt(e.ctx, bluesky, "wind", 1))
+	ok(t, e.st.FailArticle(e.ctx, bluesky, "wind", "hash-1", "grapheme too big"))
+
+	if got, want := texts(e.posts(t, "wind")), []string{"toot post 1", "toot post 2", "toot post 3"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Mastodon's posts = %q, want %q", got, want)
+	}
+	sky, err := e.st.PlannedPosts(e.ctx, bluesky, "wind")
+	ok(t, err)
+	if got, want := texts(sky), []string{"skeet post 1", "skeet post 2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Bluesky's posts = %q, want %q", got, want)
+	}
+	if sky[0].StatusID != "at://did:plc:x/app.bsky.feed.post/3l" || sky[0].CID != "bafyhead" || !sky[1].AttemptedAt.IsZero() {
+		t.Errorf("Bluesky's posts = %+v, want the head with its CID, the refused reply not in doubt", sky)
+	}
+	if got := e.posts(t, "wind"); !got[0].AttemptedAt.Equal(e.clock.Now()) || got[0].CID != "" {
+		t.Errorf("Mastodon's head = %+v: the other network's failure touched it", got[0])
+	}
+
+	r := e.record(t, "wind")
+	if r.Network != mastodon || r.State != syndicate.StatePosting || r.HeadURL != "https://example.social/@bot/100" || r.PostsDone != 1 || r.PostsPlanned != 3 {
+		t.Errorf("Mastodon's record = %+v", r)
+	}
+	records, err := e.st.ArticleRecords(e.ctx, bluesky)
+	ok(t, err)
+	b := records["wind"]
+	if b.Network != bluesky || b.State != syndicate.StateFailed || b.Reason != "grapheme too big" || b.HeadURL != "https://bsky.app/profile/x/post/3l" || b.PostsDone != 1 || b.PostsPlanned != 2 {
+		t.Errorf("Bluesky's record = %+v", b)
+	}
+	if len(records) != 1 {
+		t.Errorf("Bluesky's records = %v, want wind's alone", records)
+	}
+
+	// A retry is of one network; the other is left as it is.
+	retried, err := e.st.RetryArticle(e.ctx, mastodon, "wind")
+	ok(t, err)
+	if retried {
+		t.Error("RetryArticle on Mastodon = true, but the article failed on Bluesky only")
+	}
+	retried, err = e.st.RetryArticle(e.ctx, bluesky, "wind")
+	ok(t, err)
+	if !retried {
+		t.Error("RetryArticle on Bluesky = false for an article failed there")
+	}
+	ok(t, e.st.FinishArticle(e.ctx, mastodon, "wind"))
+	records, err = e.st.ArticleRecords(e.ctx, bluesky)
+	ok(t, err)
+	if s := records["wind"].State; s != syndicate.StatePosting {
+		t.Errorf("Bluesky's state = %q after finishing on Mastodon, want posting", s)
+	}
+	if r := e.record(t, "wind"); r.State != syndicate.StatePosted {
+		t.Errorf("Mastodon's state = %q, want posted", r.State)
+	}
+	// A network with nothing recorded has no records.
+	none, err := e.st.ArticleRecords(e.ctx, "elsewhere")
+	ok(t, err)
+	if len(none) != 0 {
+		t.Errorf("ArticleRecords of an unused network = %v", none)
+	}
+}
+
+// testPlanThreadRecordFields: what a Bluesky retry must send byte for
+// byte — the record key, createdAt to the millisecond, the link card —
+// is kept with the post, and a post in doubt keeps its own through a new
+// plan; a post's CID is kept when it is recorded.
+func testPlanThreadRecordFields(t *testing.T, e *env) {
+	created := time.Date(2026, 11, 30, 9, 0, 0, 987_000_000, time.UTC)
+	want := plan(2, "sky")
+	want[0].RecordKey, want[0].CreatedAt = "3lbqz7cvqxk2a", created
+	want[0].CardURL, want[0].CardTitle, want[0].CardDescription = "https://news.example.org/wind", "Wind", "The auction, site by site."
+	want[1].RecordKey, want[1].CreatedAt = "3lbqz7cvqxk2b", created.Add(time.Millisecond)
+	ok(t, e.st.PlanThread(e.ctx, bluesky, "wind", "h", want))
+	got, err := e.st.PlannedPosts(e.ctx, bluesky, "wind")
+	ok(t, err)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("PlannedPosts =\n%+v\nwant\n%+v", got, want)
+	}
+	if got[0].CreatedAt.Format("2006-01-02T15:04:05.000Z") != "2026-11-30T09:00:00.987Z" {
+		t.Errorf("CreatedAt = %v, want the millisecond kept", got[0].CreatedAt)
+	}
+
+	// Post 1 is made, post 2 in doubt; a new plan (new keys, new times)
+	// keeps both as they were.
+	ok(t, e.st.RecordPost(e.ctx, bluesky, "wind", 0, syndicate.Status{ID: "at://did:plc:x/app.bsky.feed.post/3lbqz7cvqxk2a", URL: "https://bsky.app/x", CID: "bafyone"}))
+	ok(t, e.st.MarkAttempt(e.ctx, bluesky, "wind", 1))
+	again := plan(3, "new")
+	for i := range again {
+		again[i].RecordKey, again[i].CreatedAt = fmt.Sprintf("3lbqzaaaaaa%da", i), created.Add(time.Hour)
+	}
+	ok(t, e.st.PlanThread(e.ctx, bluesky, "wind", "h2", again))
+	got, err = e.st.PlannedPosts(e.ctx, bluesky, "wind")
+	ok(t, err)
+	if len(got) != 3 {
+		t.Fatalf("%d posts, want 3", len(got))
+	}
+	if got[0].RecordKey != want[0].RecordKey || !got[0].CreatedAt.Equal(created) || got[0].CID != "bafyone" || got[0].CardTitle != "Wind" {
+		t.Errorf("the made post = %+v, want its planned record and CID kept", got[0])
+	}
+	if got[1].RecordKey != want[1].RecordKey || !got[1].CreatedAt.Equal(want[1].CreatedAt) || got[1].Text != "sky post 2" {
+		t.Errorf("the post in doubt = %+v, want its planned record kept (a retry must send the same bytes)", got[1])
+	}
+	if got[2].RecordKey != again[2].RecordKey || !got[2].CreatedAt.Equal(again[2].CreatedAt) {
+		t.Errorf("the new post = %+v, want the new plan", got[2])
+	}
+}
+
+// testAdoptPerNetwork: --mark-posted for one network records that
+// network only, and leaves the digest alone when asked to.
+func testAdoptPerNetwork(t *testing.T, e *env) {
+	ok(t, e.st.PlanThread(e.ctx, mastodon, "posted", "h", plan(1, "a")))
+	ok(t, e.st.FinishArticle(e.ctx, mastodon, "posted"))
+	articles := []*syndicate.Article{{ID: "old", Hash: "h1"}, {ID: "posted", Hash: "h"}}
+
+	posts, mailed, err := e.st.AdoptArticles(e.ctx, articles, []string{bluesky}, false)
+	ok(t, err)
+	if posts[bluesky] != 2 || posts[mastodon] != 0 || mailed != 0 {
+		t.Errorf("AdoptArticles(bluesky, no mail) = %v, %d; want 2 on Bluesky, none mailed", posts, mailed)
+	}
+	records, err := e.st.ArticleRecords(e.ctx, bluesky)
+	ok(t, err)
+	if records["old"].State != syndicate.StateAdopted || records["posted"].State != syndicate.StateAdopted {
+		t.Errorf("Bluesky's records = %+v, want both adopted", records)
+	}
+	if _, found := e.recordOf(t, mastodon, "old"); found {
+		t.Error("adopting on Bluesky made a Mastodon record")
+	}
+	done, err := e.st.DigestedArticles(e.ctx)
+	ok(t, err)
+	if len(done) != 0 {
+		t.Errorf("DigestedArticles = %v, want none: the digest was not asked for", done)
+	}
+
+	posts, mailed, err = e.st.AdoptArticles(e.ctx, articles, []string{mastodon, bluesky}, true)
+	ok(t, err)
+	if posts[mastodon] != 1 || posts[bluesky] != 0 || mailed != 2 {
+		t.Errorf("AdoptArticles(both, mail) = %v, %d; want 1 on Mastodon (posted has its record), 0 on Bluesky, 2 mailed", posts, mailed)
+	}
+}
+
+func (e *env) recordOf(t *testing.T, network, id string) (syndicate.ArticleRecord, bool) {
+	t.Helper()
+	records, err := e.st.ArticleRecords(e.ctx, network)
+	ok(t, err)
+	r, found := records[id]
+	return r, found
 }
 
 func items(ids ...string) []syndicate.DigestItem {
