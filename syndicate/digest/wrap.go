@@ -43,19 +43,15 @@ func needsWrap(s string) bool {
 }
 
 func lineNeedsWrap(line string) bool {
+	words, link := 0, false
+	for w := range strings.FieldsSeq(line) {
+		words++
+		link = link || isLink(w)
+	}
 	if len(line) > TextWidth && uniseg.StringWidth(line) > TextWidth {
-		return len(strings.Fields(line)) > 1
+		return words > 1
 	}
-	fields := strings.Fields(line)
-	if len(fields) < 2 {
-		return false
-	}
-	for _, f := range fields {
-		if isLink(f) {
-			return true
-		}
-	}
-	return false
+	return words > 1 && link
 }
 
 func isLink(word string) bool {
@@ -63,6 +59,8 @@ func isLink(word string) bool {
 	return strings.HasPrefix(w, "https://") || strings.HasPrefix(w, "http://")
 }
 
+// wrapLine writes line wrapped into b, word by word (it runs for every
+// line of every reader's copy: nothing is built but b).
 func wrapLine(b *strings.Builder, line string) {
 	if !lineNeedsWrap(line) {
 		b.WriteString(line)
@@ -74,33 +72,38 @@ func wrapLine(b *strings.Builder, line string) {
 	if strings.HasPrefix(body, "* ") || strings.HasPrefix(body, "- ") {
 		hang += "  "
 	}
-	var out []string
-	cur, width := indent, len(indent)
-	empty := true // cur holds no word yet
-	flush := func() {
-		if !empty {
-			out = append(out, cur)
+	wrote := false // a line is written
+	open := false  // the line being written holds a word and may take more
+	width := 0
+	prefix := indent // of the next line: the first keeps the line's indent
+	newLine := func() {
+		if wrote {
+			b.WriteByte('\n')
 		}
-		cur, width, empty = hang, len(hang), true
+		wrote = true
+		b.WriteString(prefix)
+		width, prefix = len(prefix), hang
 	}
-	for _, word := range strings.Fields(body) {
-		w := uniseg.StringWidth(word)
+	for word := range strings.FieldsSeq(body) {
 		if isLink(word) {
-			flush()
-			out = append(out, hang+word)
+			prefix = hang // a link stands on a line of its own
+			newLine()
+			b.WriteString(word)
+			open = false
 			continue
 		}
-		if !empty && width+1+w > TextWidth {
-			flush()
+		w := uniseg.StringWidth(word)
+		if open && width+1+w > TextWidth {
+			open = false
 		}
-		if !empty {
-			cur += " "
+		if open {
+			b.WriteByte(' ')
 			width++
+		} else {
+			newLine()
+			open = true
 		}
-		cur += word
+		b.WriteString(word)
 		width += w
-		empty = false
 	}
-	flush()
-	b.WriteString(strings.Join(out, "\n"))
 }
