@@ -75,7 +75,12 @@ func scalar(v string, line, col int) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Value: v, Line: line, Column: col}
 }
 
+// isSimpleKey reports a key of lower-case letters and underscores, short
+// enough to be an implicit key: YAML allows those at most 1024 characters.
 func isSimpleKey(k string) bool {
+	if len(k) > 64 {
+		return false
+	}
 	for i := 0; i < len(k); i++ {
 		if c := k[i]; !(c >= 'a' && c <= 'z' || c == '_') {
 			return false
