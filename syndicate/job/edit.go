@@ -327,6 +327,8 @@ func (r *run) edit(ctx context.Context, a *syndicate.Article, old syndicate.Plan
 	}
 	p := c.Post
 	p.Index = old.Index
+	callCtx, cancel := graceful(ctx, d)
+	defer cancel()
 	keep := p.MediaFile != "" && p.MediaFile == old.MediaFile
 	var media []string
 	if p.MediaFile != "" && !keep {
@@ -338,13 +340,13 @@ func (r *run) edit(ctx context.Context, a *syndicate.Article, old syndicate.Plan
 		if err != nil {
 			return err
 		}
-		id, err := d.Outlet.Upload(ctx, pic, p.MediaAlt)
+		id, err := d.Outlet.Upload(callCtx, pic, p.MediaAlt)
 		if err != nil {
 			return classifyPostError(err)
 		}
 		media = []string{id}
 	}
-	_, err := ed.Edit(ctx, old.StatusID, p, keep, media)
+	_, err := ed.Edit(callCtx, old.StatusID, p, keep, media)
 	if errors.Is(err, syndicate.ErrNoEdits) {
 		r.noEdits = true
 		d.Log.Warn("the server cannot edit posts: changed posts get a reply \"Correction: …\" with their new text instead", "article", a.ID, "err", err)
@@ -392,7 +394,10 @@ func (r *run) delete(ctx context.Context, a *syndicate.Article, old syndicate.Pl
 		if !ok {
 			return &rejection{reason: d.Outlet.Network() + " cannot delete posts"}
 		}
-		if err := del.Delete(ctx, syndicate.Ref{ID: old.StatusID, CID: old.CID}); err != nil {
+		callCtx, cancel := graceful(ctx, d)
+		err := del.Delete(callCtx, syndicate.Ref{ID: old.StatusID, CID: old.CID})
+		cancel()
+		if err != nil {
 			return classifyPostError(err)
 		}
 		r.rep.Deletes++

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,10 +195,9 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 			rep.Failed = append(rep.Failed, Failure{ArticleID: a.ID, Reason: rejected.reason})
 		case err != nil:
 			return rep, fmt.Errorf("article %s: %w", a.ID, err)
-		case plan.States[a.ID] == Posting || plan.States[a.ID] == Pending:
-			if !slices.Contains(rep.Edited, a.ID) {
-				rep.Finished = append(rep.Finished, a.ID)
-			}
+		case plan.States[a.ID] == Pending || rec.State == syndicate.StatePosting || rec.State == syndicate.StateFailed:
+			// (A thread half made and changed is complete now too.)
+			rep.Finished = append(rep.Finished, a.ID)
 		}
 	}
 	return rep, nil
@@ -308,14 +306,8 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev, root syndicate.Ref, lim syndicate.Limits, rep *PostReport) (syndicate.Status, error) {
 	network := d.Outlet.Network()
 	// The post in hand may finish after a SIGTERM, within the grace time.
-	grace := d.Grace
-	if grace <= 0 {
-		grace = Grace
-	}
-	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	sendCtx, cancel := graceful(ctx, d)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
-	defer stop()
 
 	retries, wait := d.Retries, d.Backoff
 	if wait <= 0 {
@@ -385,6 +377,19 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 		}
 		wait = min(2*wait, time.Minute)
 	}
+}
+
+// graceful is a context for the request in hand: it outlives ctx's
+// cancellation (a SIGTERM) by the grace time, so the request may finish
+// and be recorded.
+func graceful(ctx context.Context, d PostDeps) (context.Context, context.CancelFunc) {
+	grace := d.Grace
+	if grace <= 0 {
+		grace = Grace
+	}
+	inHand, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return inHand, func() { stop(); cancel() }
 }
 
 // readPicture reads a post's picture as the server will take it: an image
