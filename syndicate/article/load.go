@@ -77,7 +77,7 @@ func LoadDir(dir string, opts Options) (Set, error) {
 	wg.Wait()
 
 	opts.Cache.keep(names)
-	var set Set
+	set := Set{Files: make([]string, 0, len(names))} // none: an empty folder, not an unknown one
 	for _, n := range names {
 		set.Files = append(set.Files, ID(n))
 	}

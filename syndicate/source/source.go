@@ -77,7 +77,9 @@ func Gather(ctx context.Context, sources []Source, claimed func(id string) bool)
 		all.Articles = append(all.Articles, s.Articles...)
 		all.Problems = append(all.Problems, s.Problems...)
 		all.Notes = append(all.Notes, s.Notes...)
-		all.Files = append(all.Files, s.Files...)
+		if s.Files != nil {
+			all.Files = append(append(make([]string, 0, len(all.Files)+len(s.Files)), all.Files...), s.Files...)
+		}
 	}
 	if claimed == nil {
 		claimed = func(string) bool { return false }
