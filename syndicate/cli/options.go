@@ -60,7 +60,8 @@ func (a *app) postOptions(network string) (job.PostOptions, error) {
 
 // deleteVanished is mastodon.on_delete: delete, which takes every
 // network's threads of a file gone for retracted.
-func (a *app) deleteVanished() bool { return a.cfg.Mastodon.OnDelete == "delete"
+func (a *app) deleteVanished() bool {
+	return a.cfg.Mastodon.OnDelete == "delete"
 }
 
 // maxThreads is a network's cap on threads per run, and the key it is.

@@ -112,8 +112,8 @@ type Mastodon struct {
 	// article whose file leaves the folder: keep (the default) or delete,
 	// as if it were retracted.
 	OnDelete         string `yaml:"on_delete"`
-	Numbering        bool `yaml:"numbering"`
-	MaxThreadsPerRun int  `yaml:"max_threads_per_run"`
+	Numbering        bool   `yaml:"numbering"`
+	MaxThreadsPerRun int    `yaml:"max_threads_per_run"`
 	// MaxPostsPerThread refuses an article whose thread would be longer
 	// (a 100 KB key point must not become 200 posts).
 	MaxPostsPerThread int `yaml:"max_posts_per_thread"`
