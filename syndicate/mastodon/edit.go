@@ -69,11 +69,20 @@ func (c *Client) Edit(ctx context.Context, id string, p syndicate.PlannedPost, k
 		c.noEdits.Store(true)
 		return syndicate.Status{}, fmt.Errorf("%s: %w (the server answered %d to an edit of a status that exists)", op, syndicate.ErrNoEdits, code)
 	}
+	if code == http.StatusUnprocessableEntity && err != nil && strings.Contains(err.Error(), unchanged) {
+		// GoToSocial refuses an edit that changes nothing: the status is
+		// this already (an edit sent again after its answer was lost).
+		return syndicate.Status{ID: id}, nil
+	}
 	if err != nil {
 		return syndicate.Status{}, err
 	}
 	return syndicate.Status{ID: out.ID, URL: out.URL}, nil
 }
+
+// unchanged is GoToSocial's 422 for an edit that changes nothing
+// (Mastodon answers it with the status, as for any edit).
+const unchanged = "status was not changed"
 
 func deletedByHand(op, id string) error {
 	return fmt.Errorf("%s: %w: the status was deleted by hand (it is no longer on the server)", op, syndicate.ErrRejected)
