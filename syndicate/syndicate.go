@@ -37,6 +37,14 @@ type Article struct {
 	Hash string
 	// Source is where the article came from: "folder", or "feed:<name>".
 	Source string
+	// Correction is the front matter's correction: text, added as a reply
+	// "Correction: …" to the article's threads (once per distinct text)
+	// and carried by the next digest; "" for none.
+	Correction string
+	// Retracted is the front matter's retracted: true (or a file gone
+	// from the folder under mastodon.on_delete: delete): the article's
+	// threads are deleted and it is never posted again.
+	Retracted bool
 }
 
 // FromFeed reports whether the article is a feed's item.
@@ -185,6 +193,13 @@ const (
 	StatePosted  = "posted"
 	StateFailed  = "failed"  // waits for --retry or an edit of its file
 	StateAdopted = "adopted" // recorded as posted without posting (--mark-posted)
+	// StateEditing is a posted thread whose article changed: its edits,
+	// deletes and new replies are planned and partly applied.
+	StateEditing = "editing"
+	// StateRetracting is a thread being deleted; StateRetracted one that
+	// was (the article is never posted again).
+	StateRetracting = "retracting"
+	StateRetracted  = "retracted"
 )
 
 // ArticleRecord is what the ledger holds about an article on one
@@ -201,6 +216,15 @@ type ArticleRecord struct {
 	UpdatedAt    time.Time
 	PostsDone    int
 	PostsPlanned int
+	// Source is "folder" for an article that came from the folder, or
+	// "feed" for a feed's item (the state keeps every item it saw).
+	Source string
+	// EditedAt, CorrectedAt and RetractedAt are when a post of the thread
+	// was last edited in place, when a correction reply was last posted,
+	// and when the thread was deleted (zero: never).
+	EditedAt, CorrectedAt, RetractedAt time.Time
+	// Changes is how many planned edits and deletes are not applied yet.
+	Changes int
 }
 
 // PlannedPost is one post of a thread as recorded before it is sent.
@@ -232,7 +256,79 @@ type PlannedPost struct {
 	StatusID    string // set once the post is known to exist
 	URL         string
 	CID         string // the post's content hash, where replies name it (Bluesky)
+	// Kind is what the post is in its thread: PostThread (a post of the
+	// composition: head and key points, compared with the next
+	// composition by position), PostCorrection (a reply "Correction: …",
+	// never compared) or PostRemoved (a post whose key point was removed,
+	// edited to "(removed)" because replies follow it).
+	Kind string
+	// Note is a correction reply's front-matter text ("" for a reply that
+	// corrects a changed post): a text is posted once.
+	Note string
+	// EditedAt is when the post was last edited in place; DeletedAt when
+	// it was deleted (a deleted post is kept in the ledger, and is no
+	// longer part of the thread).
+	EditedAt, DeletedAt time.Time
 }
+
+// Kinds of posts in a thread (PlannedPost.Kind).
+const (
+	PostThread     = "post"
+	PostCorrection = "correction"
+	PostRemoved    = "removed"
+)
+
+// Kinds of planned changes (PlannedChange.Kind).
+const (
+	ChangeEdit   = "edit"   // the post is edited in place (Editor)
+	ChangeRemove = "remove" // the post is edited to "(removed)" (Editor)
+	ChangeDelete = "delete" // the post is deleted (Deleter)
+)
+
+// PlannedChange is a change of a post already made, planned in the ledger
+// before the first request: an edit in place (Post is the new content),
+// or a delete.
+type PlannedChange struct {
+	Index int // the post's Index
+	Kind  string
+	// Post is the post's new content (ChangeEdit, ChangeRemove).
+	Post PlannedPost
+}
+
+// EditPlan is what the change of an article's thread on one network
+// does, recorded at once: the changes of posts made, and the new posts
+// (key points added, correction replies) chained after the thread's last
+// post in the order given (their Index is given by the ledger).
+type EditPlan struct {
+	Hash    string // the article's hash the plan was made from
+	Changes []PlannedChange
+	// Corrected are posts whose change goes out as correction replies
+	// (in Posts) on a network that cannot edit: their recorded content
+	// becomes the new one at once, so the change is not made twice.
+	Corrected []PlannedChange
+	Posts     []PlannedPost
+	// Retract makes it a retraction: the thread is being deleted.
+	Retract bool
+	// Notices are what the next digest says of the article (a
+	// correction's text, a retraction), kept once per article and text.
+	Notices []Notice
+}
+
+// Notice is a correction or retraction the next digest carries.
+type Notice struct {
+	ArticleID string    `json:"id"`
+	Kind      string    `json:"kind"` // NoticeCorrection, NoticeRetraction
+	Title     string    `json:"title"`
+	URL       string    `json:"url,omitempty"` // none for a retraction
+	Text      string    `json:"text,omitempty"`
+	At        time.Time `json:"at,omitzero"`
+}
+
+// Kinds of notices.
+const (
+	NoticeCorrection = "correction"
+	NoticeRetraction = "retraction"
+)
 
 // DigestItem is one article as a digest shows it; a digest's items are
 // recorded when it starts, so a resumed digest mails the same text.
@@ -370,7 +466,29 @@ var (
 	// nothing was uploaded, and the post goes without it (a head post
 	// then carries its link card).
 	ErrPictureTooLarge = errors.New("the picture cannot be made small enough for the network")
+	// ErrNoEdits is an Editor's answer when the server cannot edit posts
+	// (it has no such route: 404 or 405 on an edit of a post that
+	// exists): the change goes out as a reply "Correction: …" instead.
+	ErrNoEdits = errors.New("the server cannot edit posts")
 )
+
+// Editor is an Outlet add-on: editing a post in place (Mastodon's PUT
+// /api/v1/statuses/:id). An edit is idempotent: sent again it changes
+// nothing more.
+type Editor interface {
+	// Edit replaces the post id's text, content warning, language and
+	// media with p's. keepMedia keeps its attachment (p.MediaAlt its new
+	// alt text); otherwise media are the new attachments Upload returned
+	// (none: the post loses its picture). A post deleted on the server
+	// is ErrRejected saying so; a server that cannot edit, ErrNoEdits.
+	Edit(ctx context.Context, id string, p PlannedPost, keepMedia bool, media []string) (Status, error)
+}
+
+// Deleter is an Outlet add-on: deleting a post. A post that is not there
+// (deleted already) is deleted: nil.
+type Deleter interface {
+	Delete(ctx context.Context, st Ref) error
+}
 
 // PostLedger is the part of the state the post job needs. Every thread
 // is kept per article and network: the same article has a thread on
@@ -390,4 +508,26 @@ type PostLedger interface {
 	// server.
 	ServerInfo(ctx context.Context, server string) (ServerInfo, bool, error)
 	RememberServer(ctx context.Context, server string, info ServerInfo) error
+
+	// Changes of threads already made (edits, deletes, new replies).
+
+	// PlanEdit records, in one transaction, the change of a thread made
+	// (or partly made) on a network: the changes of posts made, the new
+	// posts, the article editing (retracting for a retraction) with the
+	// plan's hash, and the notices for the digest. Unmade posts not in
+	// doubt are dropped first; changes not yet applied are replaced.
+	PlanEdit(ctx context.Context, network, articleID string, plan EditPlan) error
+	// PlannedChanges returns the changes not yet applied, in the order
+	// they are applied (deletes from the thread's end back, then edits).
+	PlannedChanges(ctx context.Context, network, articleID string) ([]PlannedChange, error)
+	// ApplyChange records a change as applied (an edit's new content is
+	// the post's, a deleted post is no longer in the thread).
+	ApplyChange(ctx context.Context, network, articleID string, c PlannedChange) error
+	// CorrectInstead replaces a planned edit the server cannot make with
+	// correction replies appended to the thread, in one transaction; the
+	// post's recorded content becomes the edit's.
+	CorrectInstead(ctx context.Context, network, articleID string, idx int, posts []PlannedPost) error
+	// UpdateHash records that an article's change changes no post: only
+	// its hash is kept.
+	UpdateHash(ctx context.Context, network, articleID, hash string) error
 }

@@ -18,6 +18,10 @@ import (
 type Set struct {
 	Articles []*syndicate.Article
 	Problems []error
+	// Files are the IDs of every article file in the folder, read or not
+	// (a file with a problem is still there): a thread whose file is gone
+	// is told by its ID's absence.
+	Files []string
 }
 
 // LoadDir reads every article file in dir (not its subfolders), sorted by
@@ -73,7 +77,10 @@ func LoadDir(dir string, opts Options) (Set, error) {
 	wg.Wait()
 
 	opts.Cache.keep(names)
-	var set Set
+	set := Set{Files: make([]string, 0, len(names))} // none: an empty folder, not an unknown one
+	for _, n := range names {
+		set.Files = append(set.Files, ID(n))
+	}
 	byID := map[string]string{}
 	for i, r := range results {
 		path, a := filepath.Join(dir, names[i]), r.a

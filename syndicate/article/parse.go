@@ -170,7 +170,14 @@ type frontMatter struct {
 	draft                                         bool
 	imageURL                                      string // image_url: the picture's public URL
 	imageURLLine                                  int
+	correction                                    string // correction: a correction of the article
+	correctionLine                                int
+	retracted                                     bool
 }
+
+// MaxCorrection is the most grapheme clusters a front matter's correction
+// may have: it goes out as a reply and into the digest.
+const MaxCorrection = 500
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
@@ -251,20 +258,28 @@ func (fm *frontMatter) fromNode(doc *yaml.Node, firstLine int) *Error {
 		case "content_warning":
 			err = decodeString(v, &fm.cw)
 		case "draft":
-			if v.Kind != yaml.ScalarNode {
-				err = fmt.Errorf("want true or false")
-			} else {
-				err = v.Decode(&fm.draft)
-				if err != nil {
-					err = fmt.Errorf("want true or false, not %q", v.Value)
-				}
-			}
+			err = decodeBool(v, &fm.draft)
+		case "correction":
+			fm.correctionLine = firstLine + v.Line - 1
+			err = decodeString(v, &fm.correction)
+		case "retracted":
+			err = decodeBool(v, &fm.retracted)
 		default:
-			return &Error{Line: line, Msg: fmt.Sprintf("front matter: unknown key %q (known: title, url, date, tags, image, image_url, image_alt, credit, key_points, lang, content_warning, draft)", k.Value)}
+			return &Error{Line: line, Msg: fmt.Sprintf("front matter: unknown key %q (known: title, url, date, tags, image, image_url, image_alt, credit, key_points, lang, content_warning, draft, correction, retracted)", k.Value)}
 		}
 		if err != nil {
 			return &Error{Line: firstLine + v.Line - 1, Msg: fmt.Sprintf("front matter: %s: %v", k.Value, err)}
 		}
+	}
+	return nil
+}
+
+func decodeBool(v *yaml.Node, dst *bool) error {
+	if v.Kind != yaml.ScalarNode {
+		return fmt.Errorf("want true or false")
+	}
+	if err := v.Decode(dst); err != nil {
+		return fmt.Errorf("want true or false, not %q", v.Value)
 	}
 	return nil
 }
@@ -312,6 +327,11 @@ func (fm *frontMatter) apply(a *syndicate.Article, opts Options) *Error {
 	a.Draft = fm.draft
 	a.Lang = strings.TrimSpace(fm.lang)
 	a.ContentWarning = text.Normalize(fm.cw)
+	a.Correction = text.Normalize(fm.correction)
+	a.Retracted = fm.retracted
+	if n := uniseg.GraphemeClusterCount(a.Correction); n > MaxCorrection {
+		return &Error{Line: fm.correctionLine, Msg: fmt.Sprintf("front matter: correction: %d characters, more than %d; say it shorter", n, MaxCorrection)}
+	}
 	if a.Lang != "" && !langCode.MatchString(a.Lang) {
 		return &Error{Line: fm.langLine, Msg: fmt.Sprintf("front matter: lang: %q is not a language code like en or pt-BR", a.Lang)}
 	}

@@ -172,6 +172,20 @@ func TestParse_Forms(t *testing.T) {
 	}
 }
 
+func TestParse_CorrectionAndRetracted(t *testing.T) {
+	a, err := Parse("art.md", []byte("---\ntitle: T\ncorrection: \"  The vote was  on Tuesday.\\u00a0\"\nretracted: true\n---\nbody\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := a.Correction, "The vote was on Tuesday."; got != want || !a.Retracted {
+		t.Errorf("correction %q (want %q), retracted %v", got, want, a.Retracted)
+	}
+	b, err := Parse("art.md", []byte("---\ntitle: T\n---\nbody\n"), Options{})
+	if err != nil || b.Correction != "" || b.Retracted {
+		t.Errorf("%+v %v", b, err)
+	}
+}
+
 func TestParse_Date(t *testing.T) {
 	loc, err := time.LoadLocation("Europe/Lisbon")
 	if err != nil {
@@ -212,6 +226,9 @@ func TestParse_Errors(t *testing.T) {
 		{"bad date", []byte("---\ntitle: x\ndate: yesterday\n---\nbody\n"), "art.md:3: front matter: date: \"yesterday\" is not a date"},
 		{"bad url", []byte("---\nurl: ftp://x\n---\nbody\n"), "art.md:2: front matter: url: not an http(s) URL"},
 		{"bad draft", []byte("---\ndraft: maybe\n---\nbody\n"), "art.md:2: front matter: draft: want true or false"},
+		{"bad retracted", []byte("---\ntitle: T\nretracted: soon\n---\nbody\n"), "art.md:3: front matter: retracted: want true or false"},
+		{"correction as a list", []byte("---\ncorrection:\n  - a\n---\nbody\n"), "art.md:3: front matter: correction: want a single value"},
+		{"correction too long", []byte("---\ntitle: T\ncorrection: " + strings.Repeat("é", 501) + "\n---\nbody\n"), "art.md:3: front matter: correction: 501 characters, more than 500"},
 		{"bad lang", []byte("---\nlang: english!\n---\nbody\n"), "art.md:2: front matter: lang:"},
 		{"missing image", []byte("---\ntitle: t\nimage: nope.png\n---\nbody\n"), "art.md:3: front matter: image:"},
 		{"too big", big, "art.md:1: file is"},

@@ -520,6 +520,14 @@ func testContract(t *testing.T, srv *pds.Server) {
 		},
 		Count: func(t *testing.T) int { return len(srv.ListRecords(t, postCollection)) },
 		Shown: thread.BlueskyText,
+		Exists: func(t *testing.T, st syndicate.Status) bool {
+			for _, r := range srv.ListRecords(t, postCollection) {
+				if r.URI == st.ID {
+					return true
+				}
+			}
+			return false
+		},
 	})
 }
 

@@ -93,7 +93,7 @@ func (a *app) post(ctx context.Context, args []string) error {
 		a.log.Info("article made pending again", "article", *retry, "networks", strings.Join(retried, ","))
 	}
 
-	return a.postWith(ctx, st, set.Articles, set.Problems)
+	return a.postWith(ctx, st, set, set.Problems)
 }
 
 // requirePosting reports the keys a live post run needs but the file
@@ -142,7 +142,8 @@ func (a *app) markPosted(ctx context.Context, st store.Store, set article.Set) e
 // postWith runs the post job on every network, each in a run of its own
 // at the same time (one network failing, or waiting for a rate limit,
 // never holds up or stops another), and reports them in order.
-func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicate.Article, problems []error) error {
+func (a *app) postWith(ctx context.Context, st store.Store, set article.Set, problems []error) error {
+	articles := set.Articles
 	images, err := a.pictures(ctx)
 	if err != nil {
 		return err
@@ -159,7 +160,8 @@ func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicat
 		if err != nil {
 			return err
 		}
-		deps[i] = job.PostDeps{Options: opts, Ledger: st, Outlet: out, Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}
+		deps[i] = job.PostDeps{Options: opts, Ledger: st, Outlet: out, Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle,
+			Files: set.Files}
 	}
 	reps := make([]job.PostReport, len(networks))
 	errs := make([]error, len(networks))
@@ -221,7 +223,7 @@ func (a *app) printPostReport(rep job.PostReport) {
 	parts := []string{"nothing to post"}
 	if n := len(rep.Finished); n > 0 {
 		parts = []string{fmt.Sprintf("posted %d thread(s) (%s)", n, text.Terminal(strings.Join(rep.Finished, ", ")))}
-	} else if len(rep.Failed) > 0 {
+	} else if len(rep.Failed) > 0 || len(rep.Edited) > 0 || len(rep.Retracted) > 0 {
 		parts = nil
 	}
 	for _, f := range rep.Failed {
@@ -229,6 +231,16 @@ func (a *app) printPostReport(rep job.PostReport) {
 	}
 	for _, f := range rep.Unpictured {
 		fmt.Fprintf(a.env.Stderr, "%s: %s: %s\n", rep.Network, text.Terminal(f.ArticleID), text.Terminal(f.Reason))
+	}
+	if n := len(rep.Edited); n > 0 {
+		parts = append(parts, fmt.Sprintf("changed %d thread(s) (%s): %d post(s) edited, %d deleted, %d correction(s)",
+			n, text.Terminal(strings.Join(rep.Edited, ", ")), rep.Edits, rep.Deletes, rep.Corrections))
+	}
+	if n := len(rep.Retracted); n > 0 {
+		parts = append(parts, fmt.Sprintf("deleted %d retracted thread(s) (%s)", n, text.Terminal(strings.Join(rep.Retracted, ", "))))
+	}
+	if rep.Refused != "" {
+		fmt.Fprintf(a.env.Stderr, "%s: %s\n", rep.Network, text.Terminal(rep.Refused))
 	}
 	if n := len(rep.Failed); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed (retry with: syndicate post --retry ID)", n))

@@ -42,6 +42,14 @@ type view struct {
 	// open is the digest a live run would finish first, with the readers
 	// it has left (nil: none).
 	open *openDigest
+	// posts are, by network and article, the posts made of the threads
+	// a run would change or delete (see changedThreads).
+	posts map[string]map[string][]syndicate.PlannedPost
+	// vanished are, by network, the folder's articles whose file is gone
+	// and whose threads a run would delete (mastodon.on_delete: delete);
+	// refused says why none are, when too many went at once.
+	vanished map[string][]*syndicate.Article
+	refused  map[string]string
 }
 
 type openDigest struct {
@@ -108,7 +116,35 @@ func (a *app) readView(ctx context.Context) (view, error) {
 	} else if ok {
 		v.server = &info
 	}
-	return v, nil
+	return v, a.changedThreads(ctx, st, &v)
+}
+
+// changedThreads reads the posts of the threads a run would change
+// (Changed) or delete (Retracting, and under on_delete: delete the
+// threads of files gone), as the post job classifies them.
+func (a *app) changedThreads(ctx context.Context, st store.Store, v *view) error {
+	v.posts, v.vanished, v.refused = map[string]map[string][]syndicate.PlannedPost{}, map[string][]*syndicate.Article{}, map[string]string{}
+	for network, recs := range v.records {
+		v.posts[network] = map[string][]syndicate.PlannedPost{}
+		articles := v.set.Articles
+		if a.deleteVanished() && v.set.Files != nil {
+			gone, refused := job.Vanished(articles, v.set.Files, recs)
+			v.vanished[network], v.refused[network] = gone, refused
+			articles = append(append([]*syndicate.Article(nil), articles...), gone...)
+		}
+		for _, art := range articles {
+			r, known := recs[art.ID]
+			if s := job.Classify(art, r, known, a.env.Now(), a.settle); s != job.Changed && s != job.Retracting {
+				continue
+			}
+			posts, err := st.PlannedPosts(ctx, network, art.ID)
+			if err != nil {
+				return err
+			}
+			v.posts[network][art.ID] = posts
+		}
+	}
+	return nil
 }
 
 // check validates the config (load did) and every article, template and
@@ -241,6 +277,18 @@ type networkThreads struct {
 	threads []syndicate.Thread
 	plan    job.PostPlan
 	held    int // pending threads left for later runs by the cap
+	// edits are the threads made that a run would change or delete.
+	edits []threadEdit
+	// refused says why the threads of files gone are not deleted.
+	refused string
+}
+
+// threadEdit is a thread made that a run would change (Kind "edit": its
+// article changed) or delete (Kind "retract").
+type threadEdit struct {
+	Article *syndicate.Article
+	Kind    string
+	Changes []job.Change
 }
 
 // pendingThreads composes, for every network, the threads a post run
@@ -252,7 +300,9 @@ func (a *app) pendingThreads(v view, all bool) ([]networkThreads, []error, error
 	for _, n := range a.networks() {
 		nt := networkThreads{network: n}
 		nt.lim, nt.note = a.dryRunLimits(v, n)
-		nt.plan = job.SelectPosts(v.set.Articles, v.records[n], a.env.Now(), a.settle)
+		articles := append(append([]*syndicate.Article(nil), v.set.Articles...), v.vanished[n]...)
+		nt.refused = v.refused[n]
+		nt.plan = job.SelectPosts(articles, v.records[n], a.env.Now(), a.settle)
 		due := nt.plan.Due
 		if c, _ := a.maxThreads(n); !all && c > 0 && len(due) > c {
 			due = due[:c]
@@ -263,6 +313,32 @@ func (a *app) pendingThreads(v view, all bool) ([]networkThreads, []error, error
 		}
 		failed := 0
 		for _, art := range due {
+			if posts, ok := v.posts[n][art.ID]; ok {
+				if nt.plan.States[art.ID] == job.Retracting {
+					te := threadEdit{Article: art, Kind: "retract"}
+					for i, p := range posts {
+						if p.DeletedAt.IsZero() && (p.StatusID != "" || !p.AttemptedAt.IsZero()) {
+							te.Changes = append(te.Changes, job.Change{Kind: job.ChangeDelete, Position: i, Before: p})
+						}
+					}
+					nt.edits = append(nt.edits, te)
+					continue
+				}
+				t, err := thread.Compose(art, opts)
+				if err != nil {
+					problems = append(problems, composeProblem(art, n, err))
+					failed++
+					continue
+				}
+				// The same comparison as the post job's (a change that
+				// changes no post is none, and is not shown).
+				if changes := job.Changes(art, posts, t, opts, job.CanEdit(n)); len(changes) > 0 {
+					nt.edits = append(nt.edits, threadEdit{Article: art, Kind: "edit", Changes: changes})
+				} else {
+					failed++ // (not a thread to post: not held either)
+				}
+				continue
+			}
 			t, err := thread.Compose(art, opts)
 			if err != nil {
 				problems = append(problems, composeProblem(art, n, err))
@@ -271,7 +347,7 @@ func (a *app) pendingThreads(v view, all bool) ([]networkThreads, []error, error
 			}
 			nt.threads = append(nt.threads, t)
 		}
-		nt.held = len(nt.plan.Due) - len(nt.threads) - failed - countErrors(v.set.Problems, nt.plan.Due)
+		nt.held = len(nt.plan.Due) - len(nt.threads) - len(nt.edits) - failed - countErrors(v.set.Problems, nt.plan.Due)
 		out = append(out, nt)
 	}
 	return out, problems, nil
@@ -302,8 +378,9 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			CountingNote  string        `json:"counting_note"`
 			Networks      []networkJSON `json:"networks"`
 			Threads       []threadJSON  `json:"threads"`
+			Edits         []editJSON    `json:"edits"`
 			Problems      []string      `json:"problems"`
-		}{Networks: []networkJSON{}, Threads: []threadJSON{}, Problems: []string{}}
+		}{Networks: []networkJSON{}, Threads: []threadJSON{}, Edits: []editJSON{}, Problems: []string{}}
 		for i, nt := range nets {
 			if i == 0 {
 				out.MaxCharacters, out.Counting, out.CountingNote = nt.lim.MaxCharacters, nt.lim.Counting, nt.note
@@ -325,6 +402,9 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 				}
 				out.Threads = append(out.Threads, tj)
 			}
+			for _, te := range nt.edits {
+				out.Edits = append(out.Edits, editToJSON(nt.network, te))
+			}
 		}
 		for _, p := range problems {
 			out.Problems = append(out.Problems, p.Error())
@@ -339,7 +419,13 @@ func (a *app) postDryRun(ctx context.Context, asJSON, all bool) error {
 			if i > 0 {
 				fmt.Fprintln(a.env.Stdout)
 			}
-			writeThreads(a.env.Stdout, nt, extracted)
+			if len(nt.threads) > 0 || len(nt.edits) == 0 {
+				writeThreads(a.env.Stdout, nt, extracted)
+			}
+			writeEdits(a.env.Stdout, nt)
+			if nt.refused != "" {
+				fmt.Fprintf(a.env.Stdout, "%s: %s\n", networkName(nt.network), text.Terminal(nt.refused))
+			}
 			if nt.held > 0 && !all {
 				c, key := a.maxThreads(nt.network)
 				fmt.Fprintf(a.env.Stdout, "%d more pending article(s) wait for later runs (%s: %d); --all shows them.\n", nt.held, key, c)
@@ -387,6 +473,108 @@ func countErrors(problems []error, list []*syndicate.Article) int {
 		}
 	}
 	return n
+}
+
+// editJSON is a thread made that a run would change or delete.
+type editJSON struct {
+	Network string       `json:"network"`
+	Article string       `json:"article"`
+	Title   string       `json:"title"`
+	Kind    string       `json:"kind"` // edit, retract
+	Changes []changeJSON `json:"changes"`
+}
+
+// changeJSON is one step: a post edited (before and after), appended,
+// deleted, or replies posted (a correction).
+type changeJSON struct {
+	Kind   string     `json:"kind"` // edit, append, delete, remove, correct, correction
+	Post   int        `json:"post,omitempty"`
+	Before *postJSON  `json:"before,omitempty"`
+	After  []postJSON `json:"after,omitempty"`
+}
+
+func plannedJSON(p syndicate.PlannedPost) *postJSON {
+	pj := &postJSON{Text: p.Text, Visibility: p.Visibility, Language: p.Language, ContentWarning: p.ContentWarning, Media: []mediaJSON{}}
+	if p.MediaFile != "" {
+		pj.Media = append(pj.Media, mediaJSON{File: p.MediaFile, Description: p.MediaAlt})
+	}
+	return pj
+}
+
+func editToJSON(network string, te threadEdit) editJSON {
+	ej := editJSON{Network: network, Article: te.Article.ID, Title: te.Article.Title, Kind: te.Kind, Changes: []changeJSON{}}
+	for _, c := range te.Changes {
+		cj := changeJSON{Kind: c.Kind}
+		if c.Kind != job.ChangeCorrection {
+			cj.Post = c.Position + 1
+		}
+		if c.Kind != job.ChangeAppend && c.Kind != job.ChangeCorrection {
+			cj.Before = plannedJSON(c.Before)
+		}
+		for _, p := range c.After {
+			pj := postJSON{Text: p.Text, Length: p.Length, Visibility: p.Visibility, Language: p.Language, ContentWarning: p.ContentWarning, Media: []mediaJSON{}}
+			for _, m := range p.Media {
+				pj.Media = append(pj.Media, mediaJSON{File: m.File, Description: m.Description})
+			}
+			cj.After = append(cj.After, pj)
+		}
+		ej.Changes = append(ej.Changes, cj)
+	}
+	return ej
+}
+
+// writeEdits prints the threads made that a run would change, each
+// changed post before and after, or delete.
+func writeEdits(w io.Writer, nt networkThreads) {
+	name, limit, unit := networkName(nt.network), nt.lim.MaxCharacters, lengthUnit(nt.network)
+	lines := func(prefix, s string) {
+		for _, line := range strings.Split(s, "\n") {
+			fmt.Fprintf(w, "    %s%s\n", prefix, text.Terminal(line))
+		}
+	}
+	for _, te := range nt.edits {
+		if te.Kind == "retract" {
+			fmt.Fprintf(w, "\n=== %s on %s: retracted, its thread would be deleted (%d posts)\n", text.Terminal(te.Article.ID), name, len(te.Changes))
+			for _, c := range te.Changes {
+				fmt.Fprintf(w, "--- delete post %d\n", c.Before.Index+1)
+				lines("", c.Before.Text)
+			}
+			continue
+		}
+		fmt.Fprintf(w, "\n=== %s on %s: changed since its thread was posted; the thread would be changed (dry run: nothing is sent)\n", text.Terminal(te.Article.ID), name)
+		for _, c := range te.Changes {
+			switch c.Kind {
+			case job.ChangeEdit, job.ChangeRemove:
+				fmt.Fprintf(w, "--- post %d: edited in place · %d/%d %s\n", c.Position+1, c.After[0].Length, limit, unit)
+				lines("before: ", c.Before.Text)
+				lines("after:  ", c.After[0].Text)
+				if c.Before.MediaFile != "" || len(c.After[0].Media) > 0 {
+					after := "none"
+					if m := c.After[0].Media; len(m) > 0 {
+						after = m[0].File + ", alt: " + m[0].Description
+					}
+					fmt.Fprintf(w, "    [image before: %s, alt: %s; after: %s]\n", text.Terminal(c.Before.MediaFile), text.Terminal(c.Before.MediaAlt), text.Terminal(after))
+				}
+			case job.ChangeAppend:
+				fmt.Fprintf(w, "--- post %d: added, a reply at the thread's end · %d/%d %s\n", c.Position+1, c.After[0].Length, limit, unit)
+				lines("", c.After[0].Text)
+			case job.ChangeDelete:
+				fmt.Fprintf(w, "--- post %d: deleted (its key point was removed)\n", c.Position+1)
+				lines("before: ", c.Before.Text)
+			case job.ChangeCorrect:
+				fmt.Fprintf(w, "--- post %d changed; %s cannot edit it: a correction reply at the thread's end\n", c.Position+1, name)
+				lines("before: ", c.Before.Text)
+				for _, p := range c.After {
+					lines("reply:  ", p.Text)
+				}
+			case job.ChangeCorrection:
+				fmt.Fprintf(w, "--- correction: a reply at the thread's end\n")
+				for _, p := range c.After {
+					lines("", p.Text)
+				}
+			}
+		}
+	}
 }
 
 // writeThreads prints one network's threads for a person; extracted
@@ -649,6 +837,9 @@ func (a *app) preview(ctx context.Context, args []string) error {
 			page.Threads = append(page.Threads, preview.FromThread(t, n, account, inliner))
 			page.PostsTotal += len(t.Posts)
 		}
+		for _, te := range nt.edits {
+			page.Threads = append(page.Threads, editCards(te, n, account, inliner))
+		}
 		threads += len(nt.threads)
 	}
 	page.Articles = preview.ByArticle(page.Threads)
@@ -687,4 +878,61 @@ func (a *app) accountName() string {
 		return n
 	}
 	return "syndicate"
+}
+
+// editCards draws a thread made that a run would change or delete, each
+// changed post beside the original.
+func editCards(te threadEdit, n preview.Network, account string, in *preview.Inliner) preview.Thread {
+	t := preview.Thread{Network: n.Name, Label: n.Label, Account: account, ArticleID: te.Article.ID, Title: te.Article.Title, URL: te.Article.URL,
+		Limit: n.Limit, Change: "changes to the thread posted"}
+	if te.Article.FromFeed() {
+		t.Source = te.Article.Source
+	}
+	if te.Kind == "retract" {
+		t.Change = "retracted: the thread is deleted"
+	}
+	card := func(number int, p syndicate.Post, change string) preview.Post {
+		c := preview.Post{Number: number, Of: number, HTML: preview.PostHTML(p.Text), ContentWarning: p.ContentWarning, Visibility: p.Visibility,
+			Language: p.Language, Length: p.Length, Limit: n.Limit, Level: "ok", Change: change}
+		if p.Length > n.Limit {
+			c.Level = "over"
+		}
+		for _, m := range p.Media {
+			c.Images = append(c.Images, preview.Image{Src: in.URI(m.File), Alt: m.Description})
+		}
+		return c
+	}
+	before := func(p syndicate.PlannedPost) syndicate.Post {
+		out := syndicate.Post{Text: p.Text, ContentWarning: p.ContentWarning, Visibility: p.Visibility, Language: p.Language}
+		if p.MediaFile != "" {
+			out.Media = []syndicate.Media{{File: p.MediaFile, Description: p.MediaAlt}}
+		}
+		return out
+	}
+	for _, c := range te.Changes {
+		switch c.Kind {
+		case job.ChangeEdit, job.ChangeRemove:
+			pc := card(c.Position+1, c.After[0], "edited")
+			pc.Before = preview.PostHTML(c.Before.Text)
+			t.Posts = append(t.Posts, pc)
+		case job.ChangeDelete:
+			pc := card(c.Position+1, before(c.Before), "deleted")
+			pc.Before, pc.HTML = pc.HTML, ""
+			t.Posts = append(t.Posts, pc)
+		case job.ChangeAppend:
+			t.Posts = append(t.Posts, card(c.Position+1, c.After[0], "added"))
+		case job.ChangeCorrect, job.ChangeCorrection:
+			for i, p := range c.After {
+				pc := card(len(t.Posts)+1, p, "correction reply")
+				if i == 0 && c.Kind == job.ChangeCorrect {
+					pc.Before = preview.PostHTML(c.Before.Text)
+				}
+				t.Posts = append(t.Posts, pc)
+			}
+		}
+	}
+	for i := range t.Posts {
+		t.Posts[i].Of = len(t.Posts)
+	}
+	return t
 }

@@ -51,10 +51,17 @@ func (a *app) postOptions(network string) (job.PostOptions, error) {
 	if network == syndicate.NetworkBluesky {
 		// The lexicon's limits are the same on every PDS: nothing to
 		// learn of the server and keep.
-		return job.PostOptions{MaxThreadsPerRun: a.cfg.Bluesky.MaxThreadsPerRun, Thread: t}, nil
+		return job.PostOptions{MaxThreadsPerRun: a.cfg.Bluesky.MaxThreadsPerRun, Thread: t, DeleteVanished: a.deleteVanished()}, nil
 	}
 	m := a.cfg.Mastodon
-	return job.PostOptions{Server: m.Server, MaxThreadsPerRun: m.MaxThreadsPerRun, MaxCharacters: m.MaxCharacters, Counting: m.Counting, Thread: t}, nil
+	return job.PostOptions{Server: m.Server, MaxThreadsPerRun: m.MaxThreadsPerRun, MaxCharacters: m.MaxCharacters, Counting: m.Counting, Thread: t,
+		DeleteVanished: a.deleteVanished()}, nil
+}
+
+// deleteVanished is mastodon.on_delete: delete, which takes every
+// network's threads of a file gone for retracted.
+func (a *app) deleteVanished() bool {
+	return a.cfg.Mastodon.OnDelete == "delete"
 }
 
 // maxThreads is a network's cap on threads per run, and the key it is.

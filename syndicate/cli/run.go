@@ -240,7 +240,7 @@ func (a *app) postTick(ctx context.Context, st store.Store) error {
 		return err
 	}
 	a.printProblems(set.Problems)
-	return a.postWith(ctx, st, set.Articles, nil)
+	return a.postWith(ctx, st, set, nil)
 }
 
 // postDryTick logs what a post tick would do.

@@ -24,6 +24,11 @@ type threadStatus struct {
 	Reason       string    `json:"reason,omitempty"`
 	PostsDone    int       `json:"posts_done,omitempty"`
 	PostsPlanned int       `json:"posts_planned,omitempty"`
+	// EditedAt, CorrectedAt and RetractedAt are when the thread was last
+	// edited in place, last given a correction reply, and deleted.
+	EditedAt    time.Time `json:"edited_at,omitzero"`
+	CorrectedAt time.Time `json:"corrected_at,omitzero"`
+	RetractedAt time.Time `json:"retracted_at,omitzero"`
 }
 
 // articleStatus is an article in "syndicate status": its state over the
@@ -82,10 +87,13 @@ func (a *app) status(ctx context.Context, args []string) error {
 			r, known := records[n][art.ID]
 			st := job.Classify(art, r, known, now, settle)
 			states = append(states, st)
-			ts := threadStatus{Network: n, State: string(st)}
+			ts := threadStatus{Network: n, State: string(st), EditedAt: r.EditedAt, CorrectedAt: r.CorrectedAt, RetractedAt: r.RetractedAt}
 			switch st {
-			case job.Posted:
+			case job.Posted, job.Changed, job.Retracting:
 				ts.URL, ts.PostedAt = r.HeadURL, r.PostedAt
+				if st != job.Posted {
+					ts.Next = nextTick
+				}
 			case job.Posting:
 				ts.URL, ts.PostedAt, ts.Next = r.HeadURL, r.PostedAt, nextTick
 				ts.PostsDone, ts.PostsPlanned = r.PostsDone, r.PostsPlanned
@@ -116,7 +124,8 @@ func (a *app) status(ctx context.Context, args []string) error {
 	gone := map[string]*articleStatus{}
 	for _, n := range networks {
 		for id, r := range records[n] {
-			if seen[id] || r.State != syndicate.StatePosting {
+			retracted := r.State == syndicate.StateRetracted || r.State == syndicate.StateRetracting
+			if seen[id] || r.State != syndicate.StatePosting && !retracted {
 				continue
 			}
 			if gone[id] == nil {
@@ -124,6 +133,12 @@ func (a *app) status(ctx context.Context, args []string) error {
 			}
 			ts := threadStatus{Network: n, State: string(job.Stopped), URL: r.HeadURL, PostsDone: r.PostsDone, PostsPlanned: r.PostsPlanned,
 				Reason: "its file is gone or cannot be read while its thread was unfinished"}
+			if retracted {
+				ts = threadStatus{Network: n, State: string(job.Retracted), RetractedAt: r.RetractedAt, PostedAt: r.PostedAt}
+				if r.State == syndicate.StateRetracting {
+					ts.State, ts.Next = string(job.Retracting), nextTick
+				}
+			}
 			gone[id].Networks = append(gone[id].Networks, ts)
 		}
 	}
@@ -181,9 +196,25 @@ func (a *app) status(ctx context.Context, args []string) error {
 
 // statusDetail is the DETAIL column of a thread's line in "status".
 func (a *app) statusDetail(id string, l threadStatus, when func(time.Time) string) string {
+	changed := ""
+	if !l.EditedAt.IsZero() {
+		changed += "; edited " + when(l.EditedAt)
+	}
+	if !l.CorrectedAt.IsZero() {
+		changed += "; corrected " + when(l.CorrectedAt)
+	}
 	switch l.State {
 	case "posted":
-		return when(l.PostedAt) + "  " + l.URL
+		return when(l.PostedAt) + changed + "  " + l.URL
+	case "changed":
+		return "changed since its thread was posted (" + when(l.PostedAt) + changed + "); edited at the next tick, " + when(l.Next) + "  " + l.URL
+	case "retracting":
+		return "retracted: its thread is being deleted; goes on at the next tick, " + when(l.Next)
+	case "retracted":
+		if l.RetractedAt.IsZero() {
+			return "retracted before it was posted: never posted"
+		}
+		return "retracted: its thread was deleted " + when(l.RetractedAt) + "; never posted again"
 	case "posting":
 		return fmt.Sprintf("%d of %d posts made; resumes at the next tick, %s", l.PostsDone, l.PostsPlanned, when(l.Next))
 	case "pending":

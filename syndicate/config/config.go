@@ -107,9 +107,13 @@ type Mastodon struct {
 	// rule, from NodeInfo), mastodon, gotosocial, pleroma or strict.
 	Counting string `yaml:"counting"`
 	// MaxCharacters is the post limit; 0 asks the server.
-	MaxCharacters    int  `yaml:"max_characters"`
-	Numbering        bool `yaml:"numbering"`
-	MaxThreadsPerRun int  `yaml:"max_threads_per_run"`
+	MaxCharacters int `yaml:"max_characters"`
+	// OnDelete is what becomes of the threads (on every network) of an
+	// article whose file leaves the folder: keep (the default) or delete,
+	// as if it were retracted.
+	OnDelete         string `yaml:"on_delete"`
+	Numbering        bool   `yaml:"numbering"`
+	MaxThreadsPerRun int    `yaml:"max_threads_per_run"`
 	// MaxPostsPerThread refuses an article whose thread would be longer
 	// (a 100 KB key point must not become 200 posts).
 	MaxPostsPerThread int `yaml:"max_posts_per_thread"`
@@ -213,7 +217,7 @@ func Default() Config {
 		State:          "syndicate.db",
 		TemplatesDir:   "templates",
 		Mastodon: Mastodon{
-			Visibility: "public", ReplyVisibility: "unlisted", Language: "en", Counting: "auto",
+			Visibility: "public", ReplyVisibility: "unlisted", Language: "en", Counting: "auto", OnDelete: "keep",
 			Numbering: true, MaxThreadsPerRun: 1, MaxPostsPerThread: 25, Timeout: Duration(30 * time.Second),
 		},
 		Bluesky: Bluesky{
@@ -600,6 +604,7 @@ func (c *Config) Validate() error {
 		countings = append(countings, string(c))
 	}
 	oneOf("mastodon.counting", m.Counting, countings...)
+	oneOf("mastodon.on_delete", m.OnDelete, "keep", "delete")
 	if m.MaxCharacters != 0 && m.MaxCharacters < 100 {
 		add("mastodon.max_characters", "%d is too small: 0 (ask the server) or at least 100", m.MaxCharacters)
 	}

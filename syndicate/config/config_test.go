@@ -61,6 +61,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"unknown top-level key", "articles_dir: a\nmastodn:\n  server: x\n", ":2: mastodn: unknown key"},
 		{"unknown nested key", "mastodon:\n  visibilty: public\n", ":2: mastodon.visibilty: unknown key"},
 		{"bad visibility", "mastodon:\n  visibility: everyone\n", `:2: mastodon.visibility: "everyone" is not one of public, unlisted, private, direct`},
+		{"bad on_delete", "mastodon:\n  server: https://m.example\n  on_delete: remove\n", `:3: mastodon.on_delete: "remove" is not one of keep, delete`},
 		{"int expected", "mastodon:\n  max_characters: lots\n", ":2: mastodon.max_characters: want a whole number"},
 		{"too small a limit", "mastodon:\n  max_characters: 20\n", ":2: mastodon.max_characters: 20 is too small"},
 		{"bad cron", "schedule:\n  post: every now and then\n", `:2: schedule.post: "every now and then" is not a cron schedule`},

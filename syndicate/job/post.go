@@ -34,6 +34,10 @@ type PostOptions struct {
 	// Thread is how threads are composed; its Limits are the server's,
 	// filled in at each run.
 	Thread thread.Options
+	// DeleteVanished deletes the thread of an article whose file left the
+	// folder, as if it were retracted (mastodon.on_delete: delete); a
+	// feed's items are never taken for gone. See Vanished.
+	DeleteVanished bool
 }
 
 // PostDeps are what the post job works with: one network's outlet and
@@ -57,6 +61,11 @@ type PostDeps struct {
 	// looked for and sent again in one run; Backoff the first wait (1s).
 	Retries int
 	Backoff time.Duration
+	// Files are the IDs of every file in the articles folder, read or
+	// not (article.Set.Files): with DeleteVanished, a thread of the
+	// folder whose ID is not among them is deleted. nil: the folder was
+	// not listed, and no thread is taken for gone.
+	Files []string
 }
 
 // ImageReader reads a picture, checked to be an image of at most limit
@@ -76,6 +85,15 @@ type PostReport struct {
 	Posts      int // statuses created or found in this run
 	Left       int // due articles left for later runs by the cap
 	Waiting    int // articles waiting for their date
+	// Edited are the articles whose thread was changed (edited in place,
+	// appended to, corrected); Retracted those whose thread was deleted.
+	Edited, Retracted []string
+	// Edits, Deletes and Corrections count the posts edited in place,
+	// deleted, and the correction replies posted.
+	Edits, Deletes, Corrections int
+	// Refused is set when files vanished from the folder at once in such
+	// numbers that their threads were not deleted (see Vanished).
+	Refused string
 }
 
 // Failure is an article the server rejected, with its reason.
@@ -120,6 +138,14 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 	if err != nil {
 		return rep, err
 	}
+	if d.Options.DeleteVanished && d.Files != nil {
+		gone, refused := Vanished(articles, d.Files, records)
+		if refused != "" {
+			rep.Refused = refused
+			d.Log.Error(refused)
+		}
+		articles = append(append([]*syndicate.Article(nil), articles...), gone...)
+	}
 	plan := SelectPosts(articles, records, d.Now(), d.Settle)
 	rep.Waiting = len(plan.Waiting)
 	due := plan.Due
@@ -130,23 +156,34 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 	if len(due) == 0 {
 		return rep, nil
 	}
-	lim, err := d.Outlet.Limits(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("reading the server's limits: %w", err)
-	}
-	if m := d.Options.MaxCharacters; m > 0 {
-		lim.MaxCharacters = m // a configured limit wins
-	}
-	if err := rememberServer(ctx, d, lim); err != nil {
-		return rep, err
-	}
-	opts := d.Options.Thread
-	opts.Limits = lim
+	r := &run{d: d, lim: &limiter{d: d}, rep: &rep}
 	for _, a := range due {
 		if ctx.Err() != nil {
 			return rep, ErrStopped
 		}
-		posted, err := postArticle(ctx, d, a, opts, lim, &rep)
+		rec := records[a.ID]
+		var posted int
+		var err error
+		switch state := plan.States[a.ID]; {
+		case state == Retracting:
+			if err = r.retractArticle(ctx, a, rec); err == nil {
+				rep.Retracted = append(rep.Retracted, a.ID)
+			}
+		case r.editing(ctx, a, rec, state):
+			edits, deletes, corrections := rep.Edits, rep.Deletes, rep.Corrections
+			posted, err = r.editArticle(ctx, a, rec)
+			if err == nil && (rep.Edits != edits || rep.Deletes != deletes || rep.Corrections != corrections || posted > 0) {
+				rep.Edited = append(rep.Edited, a.ID)
+			}
+		default:
+			var lim syndicate.Limits
+			if lim, err = r.lim.get(ctx); err != nil {
+				return rep, err
+			}
+			opts := d.Options.Thread
+			opts.Limits = lim
+			posted, err = postArticle(ctx, d, a, opts, lim, &rep)
+		}
 		rep.Posts += posted
 		var rejected *rejection
 		switch {
@@ -158,7 +195,8 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 			rep.Failed = append(rep.Failed, Failure{ArticleID: a.ID, Reason: rejected.reason})
 		case err != nil:
 			return rep, fmt.Errorf("article %s: %w", a.ID, err)
-		default:
+		case plan.States[a.ID] == Pending || rec.State == syndicate.StatePosting || rec.State == syndicate.StateFailed:
+			// (A thread half made and changed is complete now too.)
 			rep.Finished = append(rep.Finished, a.ID)
 		}
 	}
@@ -268,14 +306,8 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev, root syndicate.Ref, lim syndicate.Limits, rep *PostReport) (syndicate.Status, error) {
 	network := d.Outlet.Network()
 	// The post in hand may finish after a SIGTERM, within the grace time.
-	grace := d.Grace
-	if grace <= 0 {
-		grace = Grace
-	}
-	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	sendCtx, cancel := graceful(ctx, d)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
-	defer stop()
 
 	retries, wait := d.Retries, d.Backoff
 	if wait <= 0 {
@@ -345,6 +377,19 @@ func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate
 		}
 		wait = min(2*wait, time.Minute)
 	}
+}
+
+// graceful is a context for the request in hand: it outlives ctx's
+// cancellation (a SIGTERM) by the grace time, so the request may finish
+// and be recorded.
+func graceful(ctx context.Context, d PostDeps) (context.Context, context.CancelFunc) {
+	grace := d.Grace
+	if grace <= 0 {
+		grace = Grace
+	}
+	inHand, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return inHand, func() { stop(); cancel() }
 }
 
 // readPicture reads a post's picture as the server will take it: an image

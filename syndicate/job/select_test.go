@@ -17,8 +17,18 @@ func TestClassify(t *testing.T) {
 		return a
 	}
 	rec := func(state, failedHash string) syndicate.ArticleRecord {
-		return syndicate.ArticleRecord{ID: "a", State: state, FailedHash: failedHash}
+		return syndicate.ArticleRecord{ID: "a", State: state, Hash: "h1", FailedHash: failedHash}
 	}
+	changed := func(mod func(*syndicate.Article)) *syndicate.Article {
+		return art(func(a *syndicate.Article) {
+			a.Hash = "h2"
+			if mod != nil {
+				mod(a)
+			}
+		})
+	}
+	retracted := func(a *syndicate.Article) { a.Retracted = true }
+	made := func(state string) syndicate.ArticleRecord { r := rec(state, "h1"); r.PostsDone = 1; return r }
 	tests := []struct {
 		name   string
 		a      *syndicate.Article
@@ -39,9 +49,26 @@ func TestClassify(t *testing.T) {
 		{"adopted", art(nil), rec(syndicate.StateAdopted, ""), true, 0, Adopted},
 		{"failed, unchanged", art(nil), rec(syndicate.StateFailed, "h1"), true, 0, Failed},
 		{"failed, edited since", art(nil), rec(syndicate.StateFailed, "h0"), true, 0, Pending},
+		{"failed half made, retried (unchanged)", art(nil), made(syndicate.StateFailed), true, 0, Failed},
 		{"changed 5 s ago, by hand", art(func(a *syndicate.Article) { a.ModTime = now.Add(-5 * time.Second) }), syndicate.ArticleRecord{}, false, 0, Pending},
 		{"changed 5 s ago, daemon", art(func(a *syndicate.Article) { a.ModTime = now.Add(-5 * time.Second) }), syndicate.ArticleRecord{}, false, 10 * time.Second, Settling},
 		{"changed \"in a year\" (a wrong clock), daemon", art(func(a *syndicate.Article) { a.ModTime = now.Add(365 * 24 * time.Hour) }), syndicate.ArticleRecord{}, false, 10 * time.Second, Pending},
+		{"posted, changed since", changed(nil), rec(syndicate.StatePosted, ""), true, 0, Changed},
+		{"posted, changed 5 s ago, daemon: it settles", changed(func(a *syndicate.Article) { a.ModTime = now.Add(-5 * time.Second) }), rec(syndicate.StatePosted, ""), true, 10 * time.Second, Settling},
+		{"posted, changed, now a draft", changed(func(a *syndicate.Article) { a.Draft = true }), rec(syndicate.StatePosted, ""), true, 0, Posted},
+		{"posted, changed to a future date", changed(func(a *syndicate.Article) { a.Date = now.Add(time.Hour) }), rec(syndicate.StatePosted, ""), true, 0, Changed},
+		{"an edit half applied", art(nil), rec(syndicate.StateEditing, ""), true, 0, Changed},
+		{"an edit half applied, changed again", changed(nil), rec(syndicate.StateEditing, ""), true, 0, Changed},
+		{"failed half made, edited since", changed(nil), made(syndicate.StateFailed), true, 0, Changed},
+		{"adopted, changed since", changed(nil), rec(syndicate.StateAdopted, ""), true, 0, Adopted},
+		{"retracted, never posted", art(retracted), syndicate.ArticleRecord{}, false, 0, Retracted},
+		{"retracted, posted", changed(retracted), rec(syndicate.StatePosted, ""), true, 0, Retracting},
+		{"retracted, half posted", changed(retracted), rec(syndicate.StatePosting, ""), true, 0, Retracting},
+		{"retracted, failed half made", changed(retracted), made(syndicate.StateFailed), true, 0, Retracting},
+		{"retracted, failed with nothing made", changed(retracted), rec(syndicate.StateFailed, "h1"), true, 0, Retracted},
+		{"retracted, adopted", changed(retracted), rec(syndicate.StateAdopted, ""), true, 0, Retracted},
+		{"retracted while being deleted: the deletion goes on", art(nil), rec(syndicate.StateRetracting, ""), true, 0, Retracting},
+		{"deleted, then the flag taken back: never posted again", art(nil), rec(syndicate.StateRetracted, ""), true, 0, Retracted},
 		{"changed 11 s ago, daemon", art(func(a *syndicate.Article) { a.ModTime = now.Add(-11 * time.Second) }), syndicate.ArticleRecord{}, false, 10 * time.Second, Pending},
 	}
 	for _, tt := range tests {
@@ -49,7 +76,8 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%s: Classify = %s, want %s", tt.name, got, tt.want)
 		}
 	}
-	for s, want := range map[State]bool{Pending: true, Posting: true, Posted: true, Adopted: true, Failed: true, Draft: false, Waiting: false, Settling: false, Stopped: false} {
+	for s, want := range map[State]bool{Pending: true, Posting: true, Posted: true, Adopted: true, Failed: true, Draft: false, Waiting: false, Settling: false, Stopped: false,
+		Changed: true, Retracting: false, Retracted: false} {
 		if got := s.Mailable(); got != want {
 			t.Errorf("%s.Mailable() = %v, want %v", s, got, want)
 		}
@@ -98,6 +126,12 @@ func TestCombine(t *testing.T) {
 		{[]State{Waiting, Waiting}, Waiting},
 		{[]State{Settling, Settling}, Settling},
 		{[]State{Posted, Waiting}, Posted},
+		{[]State{Changed, Posted}, Changed}, // edited on one network, the other's edit to do
+		{[]State{Changed, Pending}, Changed},
+		{[]State{Retracting, Retracted}, Retracting},
+		{[]State{Retracting, Posting}, Posting},
+		{[]State{Retracted, Retracted}, Retracted},
+		{[]State{Settling, Posted}, Posted},
 	}
 	for _, tt := range tests {
 		if got := Combine(tt.states...); got != tt.want {
@@ -113,7 +147,7 @@ func TestClassifyAll(t *testing.T) {
 	a := &syndicate.Article{ID: "a", Hash: "h1", ModTime: now.Add(-time.Hour)}
 	draft := &syndicate.Article{ID: "a", Hash: "h1", ModTime: now.Add(-time.Hour), Draft: true}
 	rec := func(state string) map[string]syndicate.ArticleRecord {
-		return map[string]syndicate.ArticleRecord{"a": {ID: "a", State: state, FailedHash: "h1"}}
+		return map[string]syndicate.ArticleRecord{"a": {ID: "a", State: state, Hash: "h1", FailedHash: "h1"}}
 	}
 	none := map[string]syndicate.ArticleRecord{}
 	tests := []struct {

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gomastodon "github.com/mattn/go-mastodon"
@@ -54,6 +55,8 @@ type Client struct {
 	http      *http.Client
 	opts      Options
 	accountID string
+	// noEdits is set once the server showed it cannot edit statuses.
+	noEdits atomic.Bool
 }
 
 var _ syndicate.Outlet = (*Client)(nil)

@@ -37,7 +37,16 @@ func TestOutletContract_Mastotest(t *testing.T) {
 			return s.Text, s.InReplyToID
 		},
 		Count: func(*testing.T) int { return len(srv.Statuses()) },
+		Exists: func(t *testing.T, st syndicate.Status) bool {
+			_, ok := srv.Status(st.ID)
+			return ok
+		},
 	})
+	for _, st := range srv.Statuses() {
+		if st.Edits > 1 {
+			t.Errorf("status %s has %d versions after one edit sent twice", st.ID, st.Edits)
+		}
+	}
 }
 
 // TestOutletContract_GoToSocial: the Mastodon client meets the outlet
@@ -57,5 +66,9 @@ func TestOutletContract_GoToSocial(t *testing.T) {
 		},
 		Count:    func(t *testing.T) int { return len(acct.Statuses(t)) },
 		NoReplay: true,
+		Exists: func(t *testing.T, st syndicate.Status) bool {
+			_, ok := acct.Status(t, st.ID)
+			return ok
+		},
 	})
 }

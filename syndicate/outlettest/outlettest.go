@@ -34,6 +34,9 @@ type Peer struct {
 	// FindPosted keeps a retry from posting twice there, so the suite
 	// sends a post again only after FindPosted, as the job does.
 	NoReplay bool
+	// Exists reports whether a post is still on the server, for the
+	// add-ons' part (syndicate.Deleter); nil: not checked.
+	Exists func(t *testing.T, st syndicate.Status) bool
 }
 
 // Thread is the thread the suite posts: a head with a link and replies
@@ -164,5 +167,51 @@ func OutletContract(t *testing.T, o syndicate.Outlet, peer Peer) {
 	parent, _ := refs(len(posts))
 	if st, found, err := o.FindPosted(ctx, never, parent, now.Add(-10*time.Minute)); err != nil || found {
 		t.Errorf("find a post never sent: %+v, %v, %v; want not found", st, found, err)
+	}
+	addOns(t, o, peer, posts, sts)
+}
+
+// addOns checks the outlet's add-ons, where it has them: an edit
+// (syndicate.Editor) replaces a post's text, keeps its place in the
+// thread, and sent again changes nothing; a delete (syndicate.Deleter)
+// removes a post, and a post not there is deleted already.
+func addOns(t *testing.T, o syndicate.Outlet, peer Peer, posts []syndicate.PlannedPost, sts []syndicate.Status) {
+	ctx := t.Context()
+	shown := peer.Shown
+	if shown == nil {
+		shown = func(s string) string { return s }
+	}
+	if ed, ok := o.(syndicate.Editor); ok {
+		p := posts[2]
+		p.Text += " (edited)"
+		for attempt := range 2 {
+			st, err := ed.Edit(ctx, sts[2].ID, p, false, nil)
+			if err != nil {
+				t.Fatalf("edit post 3 (attempt %d): %v", attempt+1, err)
+			}
+			if st.ID != sts[2].ID {
+				t.Errorf("edit post 3: status %+v, want the same ID %s", st, sts[2].ID)
+			}
+			text, parent := peer.ReadBack(t, sts[2])
+			if want := shown(p.Text); text != want || parent != sts[1].ID {
+				t.Errorf("post 3 after the edit reads back as %q replying to %q, want %q replying to %q", text, parent, want, sts[1].ID)
+			}
+		}
+	}
+	if del, ok := o.(syndicate.Deleter); ok {
+		last := sts[len(sts)-1]
+		for attempt := range 2 {
+			if err := del.Delete(ctx, syndicate.Ref{ID: last.ID, CID: last.CID}); err != nil {
+				t.Fatalf("delete the last post (attempt %d): %v", attempt+1, err)
+			}
+		}
+		if peer.Exists != nil {
+			if peer.Exists(t, last) {
+				t.Error("the last post is still there after its delete")
+			}
+			if !peer.Exists(t, sts[len(sts)-2]) {
+				t.Error("the post before the last is gone too")
+			}
+		}
 	}
 }

@@ -65,6 +65,10 @@ type Thread struct {
 	URL       string
 	Limit     int
 	Posts     []Post
+	// Change says the thread is posted already and what a run would do
+	// to it ("changes to the thread posted", "retracted: deleted"); its
+	// posts are then the changed ones, each with its Change.
+	Change string
 }
 
 // Post is one card.
@@ -80,6 +84,11 @@ type Post struct {
 	Level          string // ok, near (within 10% of the limit) or over
 	Images         []Image
 	Card           *Card // a link card, shown when the post has no picture
+	// Change is what a run would do to a post made ("edited", "added",
+	// "deleted", "correction reply") and Before the post as it was made,
+	// shown beside its new text; both empty for a new thread.
+	Change string
+	Before htmltemplate.HTML
 }
 
 // Card is a link card as drawn: the page's title, description and host.

@@ -42,6 +42,8 @@ type Set struct {
 	// Notes say what a source did that is worth a line in the log: a
 	// feed adopted, an article dropped as another's duplicate.
 	Notes []string
+	// Files are the IDs of every file in the folder (article.Set.Files).
+	Files []string
 }
 
 // Folder is the articles folder.
@@ -56,7 +58,7 @@ func (*Folder) Name() string { return "folder" }
 // Load reads the folder (see article.LoadDir).
 func (f *Folder) Load(context.Context) (Set, error) {
 	s, err := article.LoadDir(f.Dir, f.Options)
-	return Set{Articles: s.Articles, Problems: s.Problems}, err
+	return Set{Articles: s.Articles, Problems: s.Problems, Files: s.Files}, err
 }
 
 // Gather loads every source, in order, and makes one set of them. Two
@@ -75,6 +77,9 @@ func Gather(ctx context.Context, sources []Source, claimed func(id string) bool)
 		all.Articles = append(all.Articles, s.Articles...)
 		all.Problems = append(all.Problems, s.Problems...)
 		all.Notes = append(all.Notes, s.Notes...)
+		if s.Files != nil {
+			all.Files = append(append(make([]string, 0, len(all.Files)+len(s.Files)), all.Files...), s.Files...)
+		}
 	}
 	if claimed == nil {
 		claimed = func(string) bool { return false }

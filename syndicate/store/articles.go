@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 )
@@ -17,10 +18,13 @@ import (
 // by ID.
 func (s *DB) ArticleRecords(ctx context.Context, network string) (map[string]syndicate.ArticleRecord, error) {
 	rows, err := s.query(ctx, `SELECT a.id, a.state, a.hash, a.failed_hash, a.reason, a.head_url, a.updated_at,
-		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.network = a.network AND p.status_id IS NOT NULL),
-		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.network = a.network),
-		COALESCE((SELECT p.posted_at FROM posts p WHERE p.article_id = a.id AND p.network = a.network AND p.idx = 0), '')
-		FROM articles a WHERE a.network = ?`, network)
+		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.network = a.network AND p.status_id IS NOT NULL AND p.deleted_at IS NULL),
+		(SELECT COUNT(*) FROM posts p WHERE p.article_id = a.id AND p.network = a.network AND p.deleted_at IS NULL),
+		COALESCE((SELECT p.posted_at FROM posts p WHERE p.article_id = a.id AND p.network = a.network AND p.idx = 0), ''),
+		CASE WHEN EXISTS (SELECT 1 FROM feed_items f WHERE f.id = a.id) THEN ? ELSE ? END,
+		COALESCE(a.edited_at, ''), COALESCE(a.corrected_at, ''), COALESCE(a.retracted_at, ''),
+		(SELECT COUNT(*) FROM post_changes c WHERE c.article_id = a.id AND c.network = a.network)
+		FROM articles a WHERE a.network = ?`, sourceFeed, sourceFolder, network)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -28,20 +32,33 @@ func (s *DB) ArticleRecords(ctx context.Context, network string) (map[string]syn
 	out := map[string]syndicate.ArticleRecord{}
 	for rows.Next() {
 		r := syndicate.ArticleRecord{Network: network}
-		var updated, posted string
-		if err := rows.Scan(&r.ID, &r.State, &r.Hash, &r.FailedHash, &r.Reason, &r.HeadURL, &updated, &r.PostsDone, &r.PostsPlanned, &posted); err != nil {
+		var updated, posted, edited, corrected, retracted string
+		if err := rows.Scan(&r.ID, &r.State, &r.Hash, &r.FailedHash, &r.Reason, &r.HeadURL, &updated, &r.PostsDone, &r.PostsPlanned, &posted,
+			&r.Source, &edited, &corrected, &retracted, &r.Changes); err != nil {
 			return nil, fmt.Errorf("state: %w", err)
 		}
-		if r.UpdatedAt, err = parseTime("article "+r.ID+" updated_at", updated); err != nil {
-			return nil, err
-		}
-		if r.PostedAt, err = parseTime("article "+r.ID+" posted_at", posted); err != nil {
-			return nil, err
+		for _, f := range []struct {
+			what string
+			v    string
+			dst  *time.Time
+		}{{"updated_at", updated, &r.UpdatedAt}, {"posted_at", posted, &r.PostedAt}, {"edited_at", edited, &r.EditedAt},
+			{"corrected_at", corrected, &r.CorrectedAt}, {"retracted_at", retracted, &r.RetractedAt}} {
+			if *f.dst, err = parseTime("article "+r.ID+" "+f.what, f.v); err != nil {
+				return nil, err
+			}
 		}
 		out[r.ID] = r
 	}
 	return out, rows.Err()
 }
+
+// An article's source as ArticleRecords tells it: the state keeps every
+// feed item it saw (and never forgets one), so an article that is not one
+// came from the folder.
+const (
+	sourceFolder = "folder"
+	sourceFeed   = "feed"
+)
 
 // PlanThread records the thread an article will be posted as on a
 // network, before the first post goes out, so a resumed run posts the
@@ -82,7 +99,8 @@ func (s *DB) PlanThread(ctx context.Context, network, articleID, hash string, po
 func (s *DB) PlannedPosts(ctx context.Context, network, articleID string) ([]syndicate.PlannedPost, error) {
 	rows, err := s.query(ctx, `SELECT idx, text, spoiler, visibility, language, media_file, media_alt, idem_key,
 		record_key, record_created_at, card_url, card_title, card_description,
-		COALESCE(attempted_at, ''), COALESCE(status_id, ''), COALESCE(url, ''), cid
+		COALESCE(attempted_at, ''), COALESCE(status_id, ''), COALESCE(url, ''), cid,
+		kind, note, COALESCE(edited_at, ''), COALESCE(deleted_at, '')
 		FROM posts WHERE article_id = ? AND network = ? ORDER BY idx`, articleID, network)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
@@ -91,10 +109,10 @@ func (s *DB) PlannedPosts(ctx context.Context, network, articleID string) ([]syn
 	var out []syndicate.PlannedPost
 	for rows.Next() {
 		var p syndicate.PlannedPost
-		var created, attempted string
+		var created, attempted, edited, deleted string
 		if err := rows.Scan(&p.Index, &p.Text, &p.ContentWarning, &p.Visibility, &p.Language, &p.MediaFile, &p.MediaAlt, &p.IdempotencyKey,
 			&p.RecordKey, &created, &p.CardURL, &p.CardTitle, &p.CardDescription,
-			&attempted, &p.StatusID, &p.URL, &p.CID); err != nil {
+			&attempted, &p.StatusID, &p.URL, &p.CID, &p.Kind, &p.Note, &edited, &deleted); err != nil {
 			return nil, fmt.Errorf("state: %w", err)
 		}
 		what := fmt.Sprintf("article %s on %s post %d", articleID, network, p.Index+1)
@@ -102,6 +120,12 @@ func (s *DB) PlannedPosts(ctx context.Context, network, articleID string) ([]syn
 			return nil, err
 		}
 		if p.AttemptedAt, err = parseTime(what+" attempted_at", attempted); err != nil {
+			return nil, err
+		}
+		if p.EditedAt, err = parseTime(what+" edited_at", edited); err != nil {
+			return nil, err
+		}
+		if p.DeletedAt, err = parseTime(what+" deleted_at", deleted); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
@@ -131,15 +155,23 @@ func (s *DB) RecordPost(ctx context.Context, network, articleID string, idx int,
 			_, err := t.exec(ctx, `UPDATE articles SET head_url = ?, updated_at = ? WHERE id = ? AND network = ?`, st.URL, now, articleID, network)
 			return err
 		}
-		return nil
+		_, err := t.exec(ctx, `UPDATE articles SET corrected_at = ? WHERE id = ? AND network = ?
+			AND EXISTS (SELECT 1 FROM posts WHERE article_id = ? AND network = ? AND idx = ? AND kind = ?)`,
+			now, articleID, network, articleID, network, idx, syndicate.PostCorrection)
+		return err
 	})
 }
 
-// FinishArticle marks an article posted on a network.
+// FinishArticle marks an article posted on a network (a thread being
+// deleted: retracted).
 func (s *DB) FinishArticle(ctx context.Context, network, articleID string) error {
 	return s.tx(ctx, func(t txn) error {
-		_, err := t.exec(ctx, `UPDATE articles SET state = ?, reason = '', updated_at = ? WHERE id = ? AND network = ?`,
-			syndicate.StatePosted, s.stamp(), articleID, network)
+		now := s.stamp()
+		_, err := t.exec(ctx, `UPDATE articles SET
+			retracted_at = CASE WHEN state = ? THEN ? ELSE retracted_at END,
+			state = CASE WHEN state = ? THEN ? ELSE ? END,
+			reason = '', updated_at = ? WHERE id = ? AND network = ?`,
+			syndicate.StateRetracting, now, syndicate.StateRetracting, syndicate.StateRetracted, syndicate.StatePosted, now, articleID, network)
 		return err
 	})
 }

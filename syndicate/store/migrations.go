@@ -128,6 +128,49 @@ var migrations = []func(tx *sql.Tx) error{
 	// renamed back; no other table is touched, so this step commutes with
 	// steps that only add tables of their own.
 	migrateThreadsPerNetwork,
+
+	// 5: corrections and retractions. A post gains its kind in the thread
+	// (post, correction, removed), a correction's front-matter text (a
+	// text is posted once), and when it was edited or deleted; an article
+	// when its thread was last edited, corrected and deleted. The edits
+	// and deletes planned before their first request are kept in
+	// post_changes until applied, and what the next digest says of an
+	// article (a correction, a retraction) in notices, with the digest
+	// that carried it. Only new columns and tables: no row is rewritten.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		ALTER TABLE posts ADD COLUMN kind TEXT NOT NULL DEFAULT 'post';
+		ALTER TABLE posts ADD COLUMN note TEXT NOT NULL DEFAULT '';
+		ALTER TABLE posts ADD COLUMN edited_at TEXT;
+		ALTER TABLE posts ADD COLUMN deleted_at TEXT;
+		ALTER TABLE articles ADD COLUMN edited_at TEXT;
+		ALTER TABLE articles ADD COLUMN corrected_at TEXT;
+		ALTER TABLE articles ADD COLUMN retracted_at TEXT;
+		CREATE TABLE post_changes (
+			article_id TEXT NOT NULL,
+			network    TEXT NOT NULL,
+			idx        INTEGER NOT NULL,         -- the post changed
+			kind       TEXT NOT NULL,            -- edit, remove, delete
+			text       TEXT NOT NULL DEFAULT '', -- the new content (edit, remove)
+			spoiler    TEXT NOT NULL DEFAULT '',
+			language   TEXT NOT NULL DEFAULT '',
+			media_file TEXT NOT NULL DEFAULT '',
+			media_alt  TEXT NOT NULL DEFAULT '',
+			planned_at TEXT NOT NULL,
+			PRIMARY KEY (article_id, network, idx)
+		);
+		CREATE TABLE notices (
+			article_id TEXT NOT NULL,
+			kind       TEXT NOT NULL,            -- correction, retraction
+			text       TEXT NOT NULL DEFAULT '', -- the correction ('' for a retraction)
+			title      TEXT NOT NULL DEFAULT '',
+			url        TEXT NOT NULL DEFAULT '',
+			at         TEXT NOT NULL,
+			digest_id  INTEGER,                  -- the digest that carried it; NULL: the next one
+			PRIMARY KEY (article_id, kind, text)
+		);`)
+		return err
+	},
 }
 
 // migrateThreadsPerNetwork is step 4 (see migrations).

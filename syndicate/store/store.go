@@ -56,6 +56,14 @@ type Store interface {
 	// RecordPost records the post a planned one became (ID, URL, CID);
 	// the head post's URL is the article's on that network.
 	RecordPost(ctx context.Context, network, articleID string, idx int, st syndicate.Status) error
+	// PlanEdit, PlannedChanges, ApplyChange, CorrectInstead and
+	// UpdateHash change a thread already made (edits.go; see
+	// syndicate.PostLedger).
+	PlanEdit(ctx context.Context, network, articleID string, plan syndicate.EditPlan) error
+	PlannedChanges(ctx context.Context, network, articleID string) ([]syndicate.PlannedChange, error)
+	ApplyChange(ctx context.Context, network, articleID string, c syndicate.PlannedChange) error
+	CorrectInstead(ctx context.Context, network, articleID string, idx int, posts []syndicate.PlannedPost) error
+	UpdateHash(ctx context.Context, network, articleID, hash string) error
 	// FinishArticle marks an article posted on a network.
 	FinishArticle(ctx context.Context, network, articleID string) error
 	// FailArticle marks an article failed on a network with the server's

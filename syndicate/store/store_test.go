@@ -212,11 +212,11 @@ func TestOpen_MigratesFromVersion1(t *testing.T) {
 	}
 	want := map[string]syndicate.ArticleRecord{
 		"wind": {ID: "wind", Network: syndicate.NetworkMastodon, State: syndicate.StatePosted, Hash: "h-wind", HeadURL: "https://example.social/@bot/1",
-			PostedAt: mustTime(t, "2026-10-01T08:00:01Z"), UpdatedAt: mustTime(t, "2026-10-01T08:00:02.5Z"), PostsDone: 2, PostsPlanned: 2},
+			PostedAt: mustTime(t, "2026-10-01T08:00:01Z"), UpdatedAt: mustTime(t, "2026-10-01T08:00:02.5Z"), PostsDone: 2, PostsPlanned: 2, Source: "folder"},
 		"library": {ID: "library", Network: syndicate.NetworkMastodon, State: syndicate.StatePosting, Hash: "h-lib", HeadURL: "https://example.social/@bot/3",
-			PostedAt: mustTime(t, "2026-10-02T08:00:00Z"), UpdatedAt: mustTime(t, "2026-10-02T08:00:00Z"), PostsDone: 1, PostsPlanned: 3},
+			PostedAt: mustTime(t, "2026-10-02T08:00:00Z"), UpdatedAt: mustTime(t, "2026-10-02T08:00:00Z"), PostsDone: 1, PostsPlanned: 3, Source: "folder"},
 		"auction": {ID: "auction", Network: syndicate.NetworkMastodon, State: syndicate.StateFailed, Hash: "h-auc", FailedHash: "h-auc", Reason: "Validation failed",
-			UpdatedAt: mustTime(t, "2026-10-03T08:00:00Z")},
+			UpdatedAt: mustTime(t, "2026-10-03T08:00:00Z"), Source: "folder"},
 	}
 	if !reflect.DeepEqual(records, want) {
 		t.Errorf("ArticleRecords =\n%+v\nwant\n%+v", records, want)

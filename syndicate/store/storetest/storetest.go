@@ -159,7 +159,7 @@ func plan(n int, tag string) []syndicate.PlannedPost {
 	out := make([]syndicate.PlannedPost, n)
 	for i := range out {
 		out[i] = syndicate.PlannedPost{
-			Index: i, Text: fmt.Sprintf("%s post %d", tag, i+1), Visibility: "unlisted", Language: "en",
+			Index: i, Text: fmt.Sprintf("%s post %d", tag, i+1), Visibility: "unlisted", Language: "en", Kind: syndicate.PostThread,
 		}
 	}
 	out[0].Visibility = "public"
