@@ -8,13 +8,15 @@ import (
 )
 
 // DB is the state in a SQL database; Open and OpenReadOnly give one on
-// SQLite. Its queries are the portable SQL of this package, rebound for
-// the driver's placeholders.
+// SQLite, OpenPostgres and OpenPostgresReadOnly on PostgreSQL. Its queries
+// are the portable SQL of this package, rebound for the driver's
+// placeholders.
 type DB struct {
 	db       *sql.DB
 	readOnly bool
 	now      func() time.Time
 	ph       Placeholders
+	dialect  dialect
 }
 
 var _ Store = (*DB)(nil)

@@ -126,9 +126,6 @@ const schemaVersion = "schema_version"
 
 // migrate brings the schema to the newest version, one step at a time.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
-		return err
-	}
 	for {
 		done, err := s.migrateOne(ctx)
 		if err != nil || done {
@@ -140,6 +137,17 @@ func (s *DB) migrate(ctx context.Context) error {
 // migrateOne applies the next step, if any, and records its version.
 func (s *DB) migrateOne(ctx context.Context) (done bool, err error) {
 	err = s.tx(ctx, func(t txn) error {
+		// Replicas starting at once on one PostgreSQL database take turns
+		// (SQLite's writer holds the database already); the meta table is
+		// made in the same turn.
+		if s.dialect.migrationLock != "" {
+			if _, err := t.exec(ctx, s.dialect.migrationLock); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+			return err
+		}
 		version, err := readVersion(t.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, schemaVersion))
 		if errors.Is(err, sql.ErrNoRows) {
 			version, err = 0, nil // a new state
