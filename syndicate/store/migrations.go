@@ -15,8 +15,9 @@ import (
 // change one that has shipped: states out there are at its version.
 //
 // The meta table, which holds the version, is made by migrate before the
-// first step. The SQL is portable (TEXT and INTEGER columns, times as RFC
-// 3339 text, digest IDs given by the store rather than by the database).
+// first step. The SQL is portable, run as it is by SQLite and PostgreSQL
+// (TEXT and INTEGER columns, times as RFC 3339 text, digest IDs from a
+// counter row rather than from either database's own sequences).
 var migrations = []func(tx *sql.Tx) error{
 	// 1: articles and their posts, digests with their articles and
 	// deliveries, unsubscribes.
@@ -117,6 +118,36 @@ var migrations = []func(tx *sql.Tx) error{
 			article    TEXT NOT NULL                 -- the article it became, JSON
 		);
 		CREATE INDEX feed_items_feed ON feed_items (feed);`)
+		return err
+	},
+
+	// 4: a digest made once per schedule slot — replicas on one database
+	// ticking at once make one issue: a unique key, NULL for a run asked
+	// for by hand — and digest IDs from a counter row, not MAX(id) + 1,
+	// which two replicas could both take.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		CREATE TABLE sequences (
+			name  TEXT PRIMARY KEY,
+			value INTEGER NOT NULL                  -- the last value given
+		);
+		INSERT INTO sequences (name, value) SELECT 'digests', COALESCE(MAX(id), 0) FROM digests;
+		ALTER TABLE digests ADD COLUMN slot TEXT; -- e.g. tick:2026-11-30T07:00:00Z; NULL: by hand
+		CREATE UNIQUE INDEX digests_slot ON digests (slot);`)
+		return err
+	},
+
+	// 5: claims under a lease — the replica preparing a digest's reader
+	// list, and the one mailing a reader — so that replicas share a
+	// digest and a dead one's share is taken again when its lease runs
+	// out. claimed_until is a fixed-width UTC time (leaseLayout): compared
+	// as text, it orders as time.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		ALTER TABLE digests ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+		ALTER TABLE digests ADD COLUMN claimed_until TEXT;
+		ALTER TABLE deliveries ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+		ALTER TABLE deliveries ADD COLUMN claimed_until TEXT;`)
 		return err
 	},
 }
