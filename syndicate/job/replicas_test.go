@@ -103,7 +103,9 @@ func (g *gate) feed(ctx context.Context, jobs <-chan mail.Job, in chan<- mail.Jo
 // replica's.
 type noRenewals struct{ store.Store }
 
-func (noRenewals) RenewClaims(context.Context, int64, string, time.Duration) (int, error) { return 0, nil }
+func (noRenewals) RenewClaims(context.Context, int64, string, time.Duration) (int, error) {
+	return 0, nil
+}
 
 // after makes the relay open a gate once it has delivered n messages.
 func (r *relay) after(n int, open chan struct{}) {
