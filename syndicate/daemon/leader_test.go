@@ -156,7 +156,9 @@ type poster struct {
 	started chan struct{}
 }
 
-func (p *poster) Limits(context.Context) (syndicate.Limits, error) { return syndicate.DefaultLimits(), nil }
+func (p *poster) Limits(context.Context) (syndicate.Limits, error) {
+	return syndicate.DefaultLimits(), nil
+}
 func (p *poster) Upload(context.Context, syndicate.Picture, string) (string, error) {
 	return "media", nil
 }
