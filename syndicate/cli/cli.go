@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
@@ -133,6 +134,12 @@ type app struct {
 	// taken: the daemon's articles_settle; 0 for a command run by hand,
 	// which takes files as they are.
 	settle time.Duration
+	// On a state shared by replicas (state.go): this replica's name, the
+	// leadership a command run by hand took, and the slot of a missed
+	// digest tick the daemon catches up at start.
+	replicaName string
+	term        context.Context
+	catchUpSlot atomic.Value // string
 }
 
 // Run runs the command line with args (without the program name).

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
+	"github.com/syndicate-bot/syndicate/syndicate/daemon"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/mastodon"
 	"github.com/syndicate-bot/syndicate/syndicate/source"
@@ -14,8 +15,12 @@ import (
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
-// openState takes the state's lock and opens it for a live run.
+// openState takes the state's lock and opens it for a live run; a state
+// on PostgreSQL takes the leadership instead (see state.go).
 func (a *app) openState(ctx context.Context) (store.Store, func(), error) {
+	if a.cfg.StatePostgres() {
+		return a.openPostgresLeading(ctx)
+	}
 	lock, err := store.Acquire(a.cfg.State)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -122,7 +127,12 @@ func (a *app) postWith(ctx context.Context, st store.Store, articles []*syndicat
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	rep, err := job.Post(ctx, job.PostDeps{Options: opts, Ledger: st, Poster: a.mastodonClient(), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}, articles)
+	// A run that took the leadership by hand stops when it loses it; the
+	// daemon's runs are inside its term already. The outlet is fenced by
+	// the term either way (see daemon.Fence).
+	ctx, done := a.inTerm(ctx)
+	defer done()
+	rep, err := job.Post(ctx, job.PostDeps{Options: opts, Ledger: st, Poster: daemon.Fence(a.mastodonClient()), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle}, articles)
 	a.printPostReport(rep)
 	if a.metrics != nil {
 		a.metrics.Posts.WithLabelValues("made").Add(float64(rep.Posts))

@@ -235,9 +235,32 @@ func tryLock(ctx context.Context, conn *pgx.Conn, timeout time.Duration) (bool, 
 	return got, err
 }
 
+// Holder names the replica that leads ("" when none does), for status.
+func (l *Leader) Holder(ctx context.Context) (string, error) {
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer closeConn(conn)
+	// The query joins the lock to its session's activity: no row, no lock.
+	if who, held := holderOf(ctx, conn, l.check); held {
+		return who, nil
+	}
+	return "", nil
+}
+
+func leaderKeyParts() []any {
+	return []any{int64(uint64(LeaderKey) >> 32), int64(uint64(LeaderKey) & 0xffffffff)}
+}
+
 // holder names the session that holds the lock, as far as this one may
 // see it.
 func holder(ctx context.Context, conn *pgx.Conn, timeout time.Duration) string {
+	who, _ := holderOf(ctx, conn, timeout)
+	return who
+}
+
+func holderOf(ctx context.Context, conn *pgx.Conn, timeout time.Duration) (string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*timeout)
 	defer cancel()
 	var pid int
@@ -247,14 +270,14 @@ func holder(ctx context.Context, conn *pgx.Conn, timeout time.Duration) string {
 		FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 1`,
-		int64(uint64(LeaderKey)>>32), int64(uint64(LeaderKey)&0xffffffff)).Scan(&pid, &name, &since)
+		leaderKeyParts()...).Scan(&pid, &name, &since)
 	if err != nil {
-		return "its session is not visible to this user"
+		return "its session is not visible to this user", false
 	}
 	if name == "" {
 		name = "a session"
 	}
-	return fmt.Sprintf("%s, server process %d, since %s", name, pid, since.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s, server process %d, since %s", name, pid, since.UTC().Format(time.RFC3339)), true
 }
 
 func closeConn(conn *pgx.Conn) {
