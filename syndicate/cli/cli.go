@@ -106,6 +106,7 @@ Commands:
   serve     serve the one-click unsubscribe endpoint on http.listen
   run       the daemon: post and mail on the config's cron schedules
   status    what was posted, what is pending, what failed; the last digests
+  migrate   copy the SQLite state into an empty PostgreSQL database (--to URL)
   version   the version and the revision it was built from
 
 Run "syndicate <command> -h" for the flags of a command.
@@ -180,6 +181,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		"serve":   a.serve,
 		"run":     a.run,
 		"status":  a.status,
+		"migrate": a.migrate,
 		"version": func(context.Context, []string) error {
 			fmt.Fprintln(env.Stdout, "syndicate", syndicate.Version())
 			return nil

@@ -83,3 +83,7 @@ func (c *Config) showState() string {
 	}
 	return "\"" + redactDSN(c.State) + "\""
 }
+
+// ShowDSN is a PostgreSQL URL as messages may show it: without its
+// password.
+func ShowDSN(dsn string) string { return redactDSN(dsn) }

@@ -274,6 +274,12 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 	if err != nil {
 		return run, skipped, err
 	}
+	// Claims this owner holds are a former run's: one that died (on
+	// SQLite the owner outlives a restart; a replica's is new each
+	// start). They are free again.
+	if _, err := d.Ledger.ReleaseClaims(ctx, rec.ID, d.Owner); err != nil {
+		return run, skipped, err
+	}
 
 	total, err := d.Ledger.CountPending(ctx, rec.ID, MaxAttempts)
 	if err != nil {
@@ -509,16 +515,23 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick fun
 
 // produce claims the pending readers in batches, in key order, and renders
 // and builds a message for each. Readers other replicas hold are left to
-// them; the pass ends when there is nothing left to claim after the last.
+// them. At the end it goes round again for readers never tried that were
+// held elsewhere when it passed (a replica that died, its lease since run
+// out), but not for those this pass tried (they wait for the next pass);
+// the pass ends when a round from the start finds nothing.
 func produce(ctx context.Context, d DigestDeps, id int64, as Assembly, jobs chan<- mail.Job) error {
-	after := ""
+	after, attempts := "", MaxAttempts
 	for {
-		page, err := d.Ledger.ClaimDeliveries(ctx, id, d.Owner, after, MaxAttempts, d.ClaimBatch, d.Lease)
+		page, err := d.Ledger.ClaimDeliveries(ctx, id, d.Owner, after, attempts, d.ClaimBatch, d.Lease)
 		if err != nil {
 			return err
 		}
 		if len(page) == 0 {
-			return nil
+			if after == "" {
+				return nil
+			}
+			after, attempts = "", 0
+			continue
 		}
 		for _, del := range page {
 			job, _, err := as.Job(del.Key, del.Reader)

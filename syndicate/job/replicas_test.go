@@ -54,11 +54,13 @@ func twoHandles(t *testing.T, backend string, now func() time.Time) (store.Store
 
 var backends = []string{"sqlite", "postgres"}
 
-// gate is a Mailer that sends through next, but holds its first message
-// until open is closed, and after stopAfter messages (0: never) takes no
-// more: it hangs, as a replica that died with those readers claimed.
+// gate is a Mailer that sends through next, but holds message number
+// holdAt (from 0) until open is closed (nil: none), and after stopAfter
+// messages (0: never) takes no more: it hangs, as a replica that died
+// with those readers claimed.
 type gate struct {
 	next      job.Mailer
+	holdAt    int
 	open      chan struct{}
 	stopAfter int
 }
@@ -78,7 +80,7 @@ func (g *gate) Send(ctx context.Context, jobs <-chan mail.Job, outcomes chan<- s
 func (g *gate) feed(ctx context.Context, jobs <-chan mail.Job, in chan<- mail.Job) error {
 	n := 0
 	for j := range jobs {
-		if n == 0 && g.open != nil {
+		if n == g.holdAt && g.open != nil {
 			select {
 			case <-g.open:
 			case <-ctx.Done():
@@ -109,12 +111,14 @@ func (noRenewals) RenewClaims(context.Context, int64, string, time.Duration) (in
 
 // after makes the relay open a gate once it has delivered n messages.
 func (r *relay) after(n int, open chan struct{}) {
-	var once sync.Once
-	r.before = func(int) {
-		if m, _ := r.total(); m >= n {
-			once.Do(func() { close(open) })
+	go func() {
+		defer close(open) // after a minute regardless: the test fails, not hangs
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if m, _ := r.total(); m >= n {
+				return
+			}
 		}
-	}
+	}()
 }
 
 func TestSendDigest_TwoReplicasShareOneDigest(t *testing.T) {
@@ -129,19 +133,14 @@ func TestSendDigest_TwoReplicasShareOneDigest(t *testing.T) {
 			a.Slot, b.Slot = "tick:2026-11-02T07:00:00Z", "tick:2026-11-02T07:00:00Z"
 			a.ClaimBatch, b.ClaimBatch = 5, 5
 			a.Poll, b.Poll = 5*time.Millisecond, 5*time.Millisecond
-			// a's first message waits until b has mailed five: both take part.
-			open := make(chan struct{})
-			a.Mailer = &gate{next: e.relay, open: open}
+			// a's first message waits until b has mailed five, b's sixth
+			// until a has mailed one: both take part, whichever claims first.
+			openA, openB := make(chan struct{}), make(chan struct{})
 			relayB := newRelay()
-			relayB.after(5, open)
-			b.Mailer = relayB
-			go func() { // should b never mail five, the test ends rather than hangs
-				select {
-				case <-open:
-				case <-time.After(time.Minute):
-					t.Error("b never mailed five readers")
-				}
-			}()
+			relayB.after(5, openA)
+			e.relay.after(1, openB)
+			a.Mailer = &gate{next: e.relay, holdAt: 0, open: openA}
+			b.Mailer = &gate{next: relayB, holdAt: 5, open: openB}
 
 			arts := []*syndicate.Article{article("harbour", epoch.Add(-time.Hour), "The library reopens.")}
 			var wg sync.WaitGroup

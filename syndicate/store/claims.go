@@ -151,14 +151,18 @@ func (s *DB) ClaimPreparation(ctx context.Context, digestID int64, owner string,
 }
 
 // unclaimed is the condition on deliveries d that owner may claim: no
-// claim, a lease run out at ?, or owner's own. Its parameters are now
-// and owner.
-const unclaimed = `(d.claimed_until IS NULL OR d.claimed_until <= ? OR d.claimed_by = ?)`
+// claim, or another's claim whose lease ran out at ?. Its parameters are
+// now and owner. A reader owner claimed stays its own, even past the
+// lease: it may be in hand (a replica stalled longer than its renewals),
+// and owner must never mail it twice. Owner gives back what it holds
+// when it stops (ReleaseClaims); on SQLite, whose one owner outlives a
+// restart, a run starts by giving back what the last one held.
+const unclaimed = `(d.claimed_until IS NULL OR (d.claimed_until <= ? AND d.claimed_by <> ?))`
 
 // ClaimDeliveries claims for owner, for lease, up to limit readers of a
-// digest in EmailKey order after afterKey that have no final outcome, are
-// not unsubscribed and are not held by another owner under a lease not
-// run out. Replicas claiming at once get different readers (PostgreSQL:
+// digest in EmailKey order after afterKey that have no final outcome
+// (maxAttempts 0: only readers never tried), are not unsubscribed and are
+// not held by anyone under a lease not run out. Replicas claiming at once get different readers (PostgreSQL:
 // FOR UPDATE SKIP LOCKED). A claim ends with the reader's outcome
 // (RecordOutcomes), its release, or its lease.
 func (s *DB) ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKey string, maxAttempts, limit int, lease time.Duration) ([]syndicate.Delivery, error) {
@@ -219,8 +223,13 @@ func (s *DB) RenewClaims(ctx context.Context, digestID int64, owner string, leas
 	var n int
 	err := s.tx(ctx, func(t txn) error {
 		var err error
-		n, err = t.count(ctx, `UPDATE deliveries SET claimed_until = ? WHERE digest_id = ? AND claimed_by = ? AND claimed_until IS NOT NULL`,
-			leaseStamp(s.now().Add(lease)), digestID, owner)
+		// Rows locked meanwhile are being recorded (their claim ends) or
+		// taken by another replica (the lease ran out): they are skipped,
+		// rather than waited for — waiting could deadlock with the outcome
+		// writer, which updates the same rows in its own order.
+		n, err = t.count(ctx, `UPDATE deliveries SET claimed_until = ? WHERE digest_id = ? AND email_key IN (
+			SELECT email_key FROM deliveries WHERE digest_id = ? AND claimed_by = ? AND claimed_until IS NOT NULL`+s.dialect.skipLocked+`)`,
+			leaseStamp(s.now().Add(lease)), digestID, digestID, owner)
 		return err
 	})
 	return n, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -82,6 +83,14 @@ func OpenPostgresReadOnly(ctx context.Context, dsn string, opts Options) (*DB, e
 		return nil, fmt.Errorf("the PostgreSQL state: %w", err)
 	}
 	return s, nil
+}
+
+// retryable reports whether a transaction failed only because the
+// database chose it to give way: PostgreSQL's deadlock_detected (40P01)
+// and serialization_failure (40001). Nothing of it was written.
+func retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
 // ErrBadDSN is returned for a connection string pgx cannot read. It says

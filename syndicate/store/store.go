@@ -148,9 +148,9 @@ type Store interface {
 	// renews); it returns whether owner holds it and the digest's state.
 	ClaimPreparation(ctx context.Context, digestID int64, owner string, lease time.Duration) (claimed bool, state string, err error)
 	// ClaimDeliveries claims for owner, for lease, up to limit readers as
-	// PendingDeliveries lists them, leaving out those another owner holds
-	// under a lease not run out; replicas claiming at once get different
-	// readers.
+	// PendingDeliveries lists them (maxAttempts 0: only those never
+	// tried), leaving out those held under a lease not run out; replicas
+	// claiming at once get different readers.
 	ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKey string, maxAttempts, limit int, lease time.Duration) ([]syndicate.Delivery, error)
 	// RenewClaims extends owner's claims without an outcome to lease from
 	// now; it returns how many.

@@ -289,10 +289,36 @@ func testClaimDeliveries(t *testing.T, e *env) {
 	if got := e.claim(t, id, "a", "", 100); !reflect.DeepEqual(got, all[20:]) {
 		t.Errorf("a claimed %v after d's lease ran out, want d's 5 (b renewed)", got)
 	}
-	// An owner may claim its own readers again (a restart on SQLite,
-	// whose one owner is the lock's holder), from a key on.
-	if got := e.claim(t, id, "b", all[14], 100); !reflect.DeepEqual(got, all[15:20]) {
-		t.Errorf("b claimed %v after %s, want its own 15-19", got, all[14])
+	// An owner's own readers are in hand: not claimable again, by it
+	// either, even past their lease, until it gives them back (a restart
+	// on SQLite, whose one owner is the lock's holder, starts so).
+	if got := e.claim(t, id, "b", "", 100); len(got) != 0 {
+		t.Errorf("b claimed %v, which it holds", got)
+	}
+	e.clock.Advance(lease)
+	// Past the lease: a's readers are anyone's, b's own still not b's.
+	if got := e.claim(t, id, "b", "", 100); !reflect.DeepEqual(got, all[20:]) {
+		t.Errorf("b claimed %v past the leases, want a's 20-24 and none of its own", got)
+	}
+	if n, err := e.st.ReleaseClaims(e.ctx, id, "b"); err != nil || n != 15 {
+		t.Errorf("ReleaseClaims(b) = %d, %v; want 15", n, err)
+	}
+	if got := e.claim(t, id, "b", all[14], 100); !reflect.DeepEqual(got, all[15:]) {
+		t.Errorf("b claimed %v after %s once given back, want 15-24", got, all[14])
+	}
+	// maxAttempts 0: only readers never tried.
+	ok(t, e.st.RecordOutcomes(e.ctx, id, []syndicate.Outcome{{Key: all[15], State: syndicate.DeliveryTemp, Reply: "451"}}))
+	if _, err := e.st.ReleaseClaims(e.ctx, id, "b"); err != nil {
+		t.Fatal(err)
+	}
+	list, err = e.st.ClaimDeliveries(e.ctx, id, "c", "", 0, 100, lease)
+	ok(t, err)
+	var never []string
+	for _, d := range list {
+		never = append(never, d.Key)
+	}
+	if want := append(append([]string(nil), all[10:15]...), all[16:]...); !reflect.DeepEqual(never, want) {
+		t.Errorf("claimed %v with maxAttempts 0, want the readers never tried %v", never, want)
 	}
 	if n, err := e.st.RenewClaims(e.ctx, id, "nobody", lease); err != nil || n != 0 {
 		t.Errorf("RenewClaims(nobody) = %d, %v", n, err)
