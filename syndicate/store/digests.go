@@ -148,10 +148,14 @@ func (s *DB) AddReaders(ctx context.Context, digestID int64, readers []syndicate
 
 // StartDigest marks a prepared digest ready to send.
 func (s *DB) StartDigest(ctx context.Context, digestID int64) error {
-	return s.tx(ctx, func(t txn) error {
+	err := s.tx(ctx, func(t txn) error {
 		_, err := t.exec(ctx, `UPDATE digests SET state = ? WHERE id = ?`, syndicate.DigestSending, digestID)
 		return err
 	})
+	if err == nil {
+		s.refreshStatistics(ctx)
+	}
+	return err
 }
 
 // FinishDigest marks a digest done: every reader has an outcome.

@@ -31,6 +31,9 @@ type dialect struct {
 	// starting at once migrate one after the other; SQLite's BEGIN
 	// IMMEDIATE does that already.
 	migrationLock string
+	// analyze refreshes the planner's statistics of the deliveries once
+	// a reader list is added (see refreshStatistics).
+	analyze string
 }
 
 var (
@@ -40,8 +43,21 @@ var (
 		// A transaction-level advisory lock (released at commit) on a key
 		// of its own, apart from the leader's session lock (LeaderKey).
 		migrationLock: `SELECT pg_advisory_xact_lock(7310582961733206390)`,
+		analyze:       `ANALYZE deliveries`,
 	}
 )
+
+// refreshStatistics tells PostgreSQL's planner what a new reader list
+// looks like before it is claimed from. Without it (autovacuum gets there
+// a minute or more later) the planner takes the thousands of new rows for
+// one, and claims a batch of 100 by sorting the whole list: 30 ms rather
+// than 0.4. It is an optimisation: a failure (a user who does not own the
+// table gets a warning) changes nothing else.
+func (s *DB) refreshStatistics(ctx context.Context) {
+	if s.dialect.analyze != "" {
+		s.db.ExecContext(ctx, s.dialect.analyze)
+	}
+}
 
 // OpenPostgres opens the state in the PostgreSQL database at dsn (a
 // postgres:// URL, or any connection string pgx takes) and migrates it.
