@@ -84,6 +84,11 @@ var tests = []struct {
 	{"Secret", testSecret},
 	{"ServerInfo", testServerInfo},
 	{"Unsubscribe", testUnsubscribe},
+	// Corrections (edits.go).
+	{"PlanEdit_AppliedOnce", testPlanEdit},
+	{"CorrectInstead", testCorrectInstead},
+	{"Retraction", testRetraction},
+	{"UpdateHash", testUpdateHash},
 	// Replicas sharing one state (claims.go).
 	{"CreateDigestFor_OncePerSlot", testSlotOnce},
 	{"CreateDigestFor_ArticleTakenMeanwhile", testArticleTakenMeanwhile},
