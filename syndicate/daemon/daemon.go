@@ -159,7 +159,7 @@ func Run(ctx context.Context, opts Options, jobs ...Job) error {
 					opts.Log.Warn("asked to run a job that is off", "job", name)
 					continue
 				}
-				d.spawn(ctx, g, "signal")
+				d.spawn(ctx, g, triggerSignal)
 			}
 		}
 	}()
@@ -217,6 +217,13 @@ func (d *daemon) startUp(ctx context.Context, g *guard) {
 	}
 }
 
+// Triggers of runs asked for by a signal (SIGUSR1, SIGUSR2), and of the
+// run a signal asked for while the job was running.
+const (
+	triggerSignal = "signal"
+	triggerQueued = "signal (asked while it ran)"
+)
+
 // spawn runs a job outside the schedule; shutdown waits for it.
 func (d *daemon) spawn(ctx context.Context, g *guard, trigger string) {
 	d.runs.Add(1)
@@ -235,6 +242,7 @@ type guard struct {
 	mu      sync.Mutex // held while running
 	state   sync.Mutex // guards the fields below
 	running bool
+	queued  bool // a signal came while it ran: it runs once more
 	lastErr error
 	retryAt time.Time
 	backoff time.Duration
@@ -246,10 +254,30 @@ type guard struct {
 // stays unfinished.
 func (g *guard) run(ctx context.Context, trigger string) error {
 	if !g.mu.TryLock() {
+		if trigger == triggerSignal {
+			// The run in hand may have read the articles before what the
+			// signal is about (a breaking story just saved): one more run
+			// follows it; signals meanwhile ask for that same one.
+			g.state.Lock()
+			g.queued = true
+			g.state.Unlock()
+			g.d.opts.Log.Info("job running: asked again, it runs once more when this run is done", "job", g.job.Name, "trigger", trigger)
+			return nil
+		}
 		g.d.opts.Log.Info("job still running: this run is skipped", "job", g.job.Name, "trigger", trigger)
 		return nil
 	}
-	defer g.mu.Unlock()
+	outer := ctx
+	defer func() {
+		g.mu.Unlock()
+		g.state.Lock()
+		again := g.queued
+		g.queued = false
+		g.state.Unlock()
+		if again && outer.Err() == nil {
+			g.d.spawn(outer, g, triggerQueued)
+		}
+	}()
 	if ctx.Err() != nil {
 		return nil
 	}
