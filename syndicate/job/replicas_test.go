@@ -217,6 +217,14 @@ func TestSendDigest_ADeadReplicasReadersAfterItsLease(t *testing.T) {
 			go func() { _, err := job.SendDigest(ctxA, a, arts); deadDone <- err }()
 			// a has mailed three and holds the rest of its claims.
 			waitFor(t, "a to mail three", func() bool { m, _ := e.relay.total(); return m == 3 })
+			// ... and has recorded them: a message mailed and not yet
+			// recorded is in flight, mailed again after a crash (the
+			// bound the end-to-end test checks), not what this test is
+			// about. (Under load the record came after the lease ran out.)
+			waitFor(t, "a to record three", func() bool {
+				ds, err := stB.Digests(context.Background(), 1)
+				return err == nil && len(ds) == 1 && ds[0].Sent == 3
+			})
 
 			relayB := newRelay()
 			b.Mailer = relayB
