@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate/testpeer/gotosocial"
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/postgres"
 )
 
 // binary is the syndicate program built once for these tests.
@@ -32,6 +33,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := gotosocial.Main(m) // m.Run, then stop the shared GoToSocial
+	if err := postgres.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
@@ -104,6 +105,7 @@ Commands:
   serve     serve the one-click unsubscribe endpoint on http.listen
   run       the daemon: post and mail on the config's cron schedules
   status    what was posted, what is pending, what failed; the last digests
+  migrate   copy the SQLite state into an empty PostgreSQL database (--to URL)
   version   the version and the revision it was built from
 
 Run "syndicate <command> -h" for the flags of a command.
@@ -136,6 +138,12 @@ type app struct {
 	// "" for all the config's. outlets are the live outlets, made once.
 	network string
 	outlets map[string]syndicate.Outlet
+	// On a state shared by replicas (state.go): this replica's name, the
+	// leadership a command run by hand took, and the slot of a missed
+	// digest tick the daemon catches up at start.
+	replicaName string
+	term        context.Context
+	catchUpSlot atomic.Value // string
 }
 
 // Run runs the command line with args (without the program name).
@@ -176,6 +184,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		"serve":   a.serve,
 		"run":     a.run,
 		"status":  a.status,
+		"migrate": a.migrate,
 		"version": func(context.Context, []string) error {
 			fmt.Fprintln(env.Stdout, "syndicate", syndicate.Version())
 			return nil

@@ -9,14 +9,19 @@ import (
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
+	"github.com/syndicate-bot/syndicate/syndicate/daemon"
 	"github.com/syndicate-bot/syndicate/syndicate/job"
 	"github.com/syndicate-bot/syndicate/syndicate/source"
 	"github.com/syndicate-bot/syndicate/syndicate/store"
 	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
-// openState takes the state's lock and opens it for a live run.
+// openState takes the state's lock and opens it for a live run; a state
+// on PostgreSQL takes the leadership instead (see state.go).
 func (a *app) openState(ctx context.Context) (store.Store, func(), error) {
+	if a.cfg.StatePostgres() {
+		return a.openPostgresLeading(ctx)
+	}
 	lock, err := store.Acquire(a.cfg.State)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -149,6 +154,11 @@ func (a *app) postWith(ctx context.Context, st store.Store, set article.Set, pro
 		return err
 	}
 	defer images.Close()
+	// A run that took the leadership by hand stops when it loses it; the
+	// daemon's runs are inside its term already. The outlets are fenced by
+	// the term either way (see daemon.Fence).
+	ctx, done := a.inTerm(ctx)
+	defer done()
 	networks := a.networks()
 	deps := make([]job.PostDeps, len(networks))
 	for i, n := range networks {
@@ -160,7 +170,7 @@ func (a *app) postWith(ctx context.Context, st store.Store, set article.Set, pro
 		if err != nil {
 			return err
 		}
-		deps[i] = job.PostDeps{Options: opts, Ledger: st, Outlet: out, Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle,
+		deps[i] = job.PostDeps{Options: opts, Ledger: st, Outlet: daemon.Fence(out), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle,
 			Files: set.Files}
 	}
 	reps := make([]job.PostReport, len(networks))

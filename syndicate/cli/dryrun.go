@@ -50,6 +50,9 @@ type view struct {
 	// refused says why none are, when too many went at once.
 	vanished map[string][]*syndicate.Article
 	refused  map[string]string
+	// senders are, on a state shared by replicas, how many readers of
+	// each digest listed each replica mailed.
+	senders map[int64]map[string]int
 }
 
 type openDigest struct {
@@ -69,14 +72,14 @@ func (a *app) readView(ctx context.Context) (view, error) {
 		mode = source.Offline
 	}
 	v.records = job.EmptyRecords(a.cfg.Networks())
-	st, err := store.OpenReadOnly(ctx, a.cfg.State, store.Options{Now: a.env.Now})
+	st, err := a.openReadOnly(ctx)
 	if errors.Is(err, store.ErrNoState) {
 		// Nothing was posted or mailed yet.
 		v.set, err = a.articles(ctx, nil, mode)
 		return v, err
 	}
 	if err != nil {
-		return v, fmt.Errorf("state (%s): %w", a.cfg.State, err)
+		return v, err
 	}
 	defer st.Close()
 	if v.set, err = a.articles(ctx, st, mode); err != nil {
@@ -90,6 +93,14 @@ func (a *app) readView(ctx context.Context) (view, error) {
 	}
 	if v.digests, err = st.Digests(ctx, 5); err != nil {
 		return v, err
+	}
+	if a.cfg.StatePostgres() {
+		v.senders = map[int64]map[string]int{}
+		for _, d := range v.digests {
+			if v.senders[d.ID], err = st.Senders(ctx, d.ID); err != nil {
+				return v, err
+			}
+		}
 	}
 	if v.unsubscribed, err = st.Unsubscribed(ctx); err != nil {
 		return v, err
@@ -200,7 +211,7 @@ func (a *app) check(ctx context.Context, args []string) error {
 	}
 	a.printProblems(problems)
 	// Not a problem of an article: a warning, so check still exits 0.
-	for _, w := range store.Exposed(a.cfg.State) {
+	for _, w := range a.exposed() {
 		fmt.Fprintf(a.env.Stderr, "warning: state: %s (it holds the unsubscribe key and every reader's address)\n", text.Terminal(w))
 	}
 	fromFeeds := 0

@@ -90,9 +90,11 @@ func (a *app) sendDigest(ctx context.Context, st store.Store, retryFailed bool) 
 	// messages per second; see the README's performance section.)
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(40 << 20))
-	rep, err := job.SendDigest(ctx, job.DigestDeps{
+	deps := job.DigestDeps{
 		Options: a.digestOptions(), Ledger: st, Renderer: r, Mailer: mail.Relay(smtp), Log: a.log, Now: a.env.Now, Progress: a.progress(), Settle: a.settle,
-	}, set.Articles)
+	}
+	a.claimOptions(ctx, &deps)
+	rep, err := job.SendDigest(ctx, deps, set.Articles)
 	a.printProblems(rep.Skipped)
 	if a.metrics != nil {
 		a.metrics.Messages.WithLabelValues("sent").Add(float64(rep.Sent))
@@ -224,7 +226,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s:%d: http.listen: is empty: set an address like 127.0.0.1:8080", a.cfg.Path, max(1, a.cfg.Line("http.listen")))}
 	}
 	// Unsubscribes are small writes beside the runs: no lock is taken.
-	st, err := store.Open(ctx, a.cfg.State, store.Options{Now: a.env.Now})
+	st, err := a.openShared(ctx)
 	if err != nil {
 		return err
 	}

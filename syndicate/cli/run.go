@@ -73,13 +73,15 @@ func (a *app) run(ctx context.Context, args []string) error {
 	}
 	a.metrics = metrics.New(a.cfg.Networks()...)
 	var st store.Store
+	var elector daemon.Elector
 	if !*dryRun {
 		var closeState func()
 		var err error
-		if st, closeState, err = a.openState(ctx); err != nil {
+		if st, closeState, elector, err = a.openDaemonState(ctx); err != nil {
 			return err
 		}
 		defer closeState()
+		a.metrics.Replica.WithLabelValues(a.replica()).Set(1)
 		if len(a.cfg.Feeds) > 0 {
 			// One set of feeds for the daemon's life: each feed's every is
 			// kept to, and an item's key points are chosen once.
@@ -91,6 +93,7 @@ func (a *app) run(ctx context.Context, args []string) error {
 	opts := daemon.Options{
 		Location: a.cfg.Location(), Log: a.log, Metrics: a.metrics, Now: a.env.Now, Listen: a.cfg.HTTP.Listen,
 		RunNow: a.rescanFirst(ctx, a.env.RunNow), Grace: job.Grace, RetryMin: a.cfg.Schedule.RetryBackoff.D(),
+		Elector: elector,
 	}
 	var jobs []daemon.Job
 	if st != nil {
@@ -104,7 +107,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		}
 	}
 	if postOn {
-		j := daemon.Job{Name: "post", Spec: s.Post, Run: a.postDryTick}
+		// One poster: on a shared state, only the leader runs it.
+		j := daemon.Job{Name: "post", Spec: s.Post, Run: a.postDryTick, Leader: true}
 		if st != nil {
 			var unfinished atomic.Value // string: the threads left half posted by the last run
 			unfinished.Store("")
@@ -120,6 +124,15 @@ func (a *app) run(ctx context.Context, args []string) error {
 				return err
 			}
 			j.Unfinished = func(context.Context) (string, error) { return unfinished.Load().(string), nil }
+			if elector != nil {
+				// A replica that becomes the leader reads the state afresh:
+				// the leader before it may have left a thread half posted.
+				j.StartUp = func(ctx context.Context) (bool, string) {
+					note(ctx)
+					what := unfinished.Load().(string)
+					return what != "", "taking over: " + what
+				}
+			}
 		}
 		jobs = append(jobs, j)
 	}
@@ -226,6 +239,8 @@ func (a *app) catchUp(ctx context.Context, st store.Store) (bool, string) {
 	case c.Missed.IsZero():
 		return false, ""
 	case c.Run:
+		// Every replica starting catches up the same tick: its one digest.
+		a.catchUpSlot.Store(slotOf(c.Missed))
 		return true, "catching up the digest tick of " + tick + ", missed while stopped"
 	}
 	a.log.Warn("a digest tick missed while stopped is older than schedule.max_lateness: skipped, the next tick sends it",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -48,6 +49,9 @@ type digestStatus struct {
 	Sent      int       `json:"sent"`
 	Failed    int       `json:"failed"`
 	Pending   int       `json:"pending"`
+	// Senders counts, on a state shared by replicas, the readers each
+	// replica mailed.
+	Senders map[string]int `json:"senders,omitempty"`
 }
 
 // status shows what was posted, what is pending and what failed, and
@@ -150,7 +154,12 @@ func (a *app) status(ctx context.Context, args []string) error {
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].ID < lines[j].ID })
 	var dl []digestStatus
 	for _, d := range digests {
-		dl = append(dl, digestStatus{ID: d.ID, State: d.State, CreatedAt: d.CreatedAt, Articles: d.Articles, Sent: d.Sent, Failed: d.Failed, Pending: d.Pending})
+		dl = append(dl, digestStatus{ID: d.ID, State: d.State, CreatedAt: d.CreatedAt, Articles: d.Articles, Sent: d.Sent, Failed: d.Failed, Pending: d.Pending,
+			Senders: v.senders[d.ID]})
+	}
+	leader := ""
+	if a.cfg.StatePostgres() {
+		leader = a.showLeader(ctx)
 	}
 	if *asJSON {
 		if lines == nil {
@@ -164,7 +173,8 @@ func (a *app) status(ctx context.Context, args []string) error {
 		return enc.Encode(struct {
 			Articles []articleStatus `json:"articles"`
 			Digests  []digestStatus  `json:"digests"`
-		}{lines, dl})
+			Leader   string          `json:"leader,omitempty"` // a shared state's leader
+		}{lines, dl, leader})
 	}
 	loc := a.cfg.Location()
 	when := func(t time.Time) string {
@@ -182,6 +192,9 @@ func (a *app) status(ctx context.Context, args []string) error {
 	}
 	w.Flush()
 	fmt.Fprintln(a.env.Stdout)
+	if leader != "" {
+		fmt.Fprintf(a.env.Stdout, "Leader (the replica that posts): %s\n\n", text.Terminal(leader))
+	}
 	if len(dl) == 0 {
 		fmt.Fprintln(a.env.Stdout, "No digest sent yet.")
 		return nil
@@ -191,7 +204,29 @@ func (a *app) status(ctx context.Context, args []string) error {
 	for _, d := range dl {
 		fmt.Fprintf(w, "#%d\t%s\t%s\t%d\t%d\t%d\t%d\n", d.ID, when(d.CreatedAt), d.State, d.Articles, d.Sent, d.Failed, d.Pending)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, d := range dl {
+		if len(d.Senders) == 0 {
+			continue
+		}
+		names := make([]string, 0, len(d.Senders))
+		for name := range d.Senders {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, name := range names {
+			shown := name
+			if shown == "" {
+				shown = "before replicas"
+			}
+			parts[i] = fmt.Sprintf("%s %d", shown, d.Senders[name])
+		}
+		fmt.Fprintf(a.env.Stdout, "#%d mailed by: %s\n", d.ID, text.Terminal(strings.Join(parts, ", ")))
+	}
+	return nil
 }
 
 // statusDetail is the DETAIL column of a thread's line in "status".

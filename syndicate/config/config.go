@@ -157,6 +157,10 @@ type Email struct {
 	// MediaBaseURL is where the articles folder's pictures are published:
 	// a picture's path relative to the folder is appended to it.
 	MediaBaseURL string `yaml:"media_base_url"`
+	// Lease is how long a replica's claim on readers it is mailing (or on
+	// preparing the reader list) holds when it stops renewing it: a
+	// replica that dies leaves its readers to the others after this.
+	Lease Duration `yaml:"lease"`
 }
 
 // SMTP is the relay the digest goes through.
@@ -227,7 +231,7 @@ func Default() Config {
 		Email: Email{
 			Subject: "{{.ListName}}: {{(index .Articles 0).Title}}{{if .More}} and {{.More}} more{{end}}",
 			SMTP:    SMTP{Port: 587, TLS: "starttls", Connections: 4, Timeout: Duration(30 * time.Second)},
-			Retries: 3, RetryBackoff: Duration(2 * time.Second), MaxArticles: 25,
+			Retries: 3, RetryBackoff: Duration(2 * time.Second), MaxArticles: 25, Lease: Duration(2 * time.Minute),
 		},
 		Schedule: Schedule{Timezone: "UTC", Post: "*/30 * * * *", Digest: "0 7 * * 1", CatchUp: true, MaxLateness: Duration(6 * time.Hour),
 			RetryBackoff: Duration(30 * time.Second)},
@@ -302,7 +306,10 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 		}
 	}
 	dir := filepath.Dir(path)
-	paths := []*string{&cfg.ArticlesDir, &cfg.State, &cfg.TemplatesDir, &cfg.Email.Subscribers, &cfg.Email.DKIM.PrivateKeyFile, &cfg.Email.SMTP.CAFile}
+	paths := []*string{&cfg.ArticlesDir, &cfg.TemplatesDir, &cfg.Email.Subscribers, &cfg.Email.DKIM.PrivateKeyFile, &cfg.Email.SMTP.CAFile}
+	if !IsPostgres(cfg.State) {
+		paths = append(paths, &cfg.State)
+	}
 	for i := range cfg.MediaDirs {
 		paths = append(paths, &cfg.MediaDirs[i])
 	}
@@ -578,6 +585,7 @@ func (c *Config) Validate() error {
 	if c.State == "" {
 		add("state", "is required")
 	}
+	c.validateState(add)
 	httpURL("base_url", c.BaseURL, false)
 
 	for i, d := range c.MediaDirs {

@@ -4,7 +4,8 @@
 // when a signal asks; one run of a job at a time, whatever started it.
 // It serves /healthz and /metrics beside the routes it is given, and it
 // stops in order: no new runs, the item in hand finishes, then the HTTP
-// listener and the state close.
+// listener and the state close. Replicas sharing one state elect a
+// leader (leader.go): the jobs marked Leader run only there.
 package daemon
 
 import (
@@ -41,6 +42,9 @@ type Job struct {
 	// StartUp, when set, may ask for a run at start besides unfinished
 	// work, saying why (a digest tick missed while the daemon was down).
 	StartUp func(ctx context.Context) (run bool, why string)
+	// Leader jobs run only on the replica that leads (see Elector), each
+	// run inside its term; their start-up work is done when a term begins.
+	Leader bool
 }
 
 // Options configure the daemon.
@@ -66,6 +70,10 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// Limits are the HTTP listener's (httpd.DefaultLimits when zero).
 	Limits httpd.Limits
+	// Elector, when set, makes one of the replicas sharing the state the
+	// leader (leader.go); nil: this process is the only one (the state's
+	// lock), and leads.
+	Elector Elector
 }
 
 // Run runs the jobs until ctx is done, then stops them in order.
@@ -126,8 +134,17 @@ func Run(ctx context.Context, opts Options, jobs ...Job) error {
 	}
 
 	sched.Start()
+	if opts.Elector == nil {
+		opts.Metrics.Leader.Set(1)
+	}
 	for _, name := range d.order {
-		d.startUp(ctx, d.guards[name])
+		if g := d.guards[name]; !g.job.Leader || opts.Elector == nil {
+			d.startUp(ctx, g)
+		}
+	}
+	if opts.Elector != nil {
+		d.runs.Add(1) // shutdown waits for it: it may start runs
+		go func() { defer d.runs.Done(); d.campaign(ctx) }()
 	}
 	d.runs.Add(1)
 	go func() {
@@ -142,7 +159,7 @@ func Run(ctx context.Context, opts Options, jobs ...Job) error {
 					opts.Log.Warn("asked to run a job that is off", "job", name)
 					continue
 				}
-				d.spawn(ctx, g, "signal")
+				d.spawn(ctx, g, triggerSignal)
 			}
 		}
 	}()
@@ -157,6 +174,12 @@ func Run(ctx context.Context, opts Options, jobs ...Job) error {
 	case <-time.After(opts.Grace + 2*time.Second):
 		opts.Log.Warn("a job did not stop in time; what it had recorded stays, the rest goes out on the next start")
 	}
+	if opts.Elector != nil {
+		// The leadership goes once the post in hand is done: another
+		// replica takes over from what is recorded.
+		opts.Elector.Resign()
+		opts.Metrics.Leader.Set(0)
+	}
 	// The listener goes last, so /healthz answers while jobs finish.
 	stopHTTP()
 	server.Wait()
@@ -169,6 +192,7 @@ type daemon struct {
 	guards map[string]*guard
 	order  []string
 	runs   sync.WaitGroup // runs outside the schedule, and retry timers
+	leader leadership
 }
 
 // startUp runs a job at start when it left work unfinished, or when its
@@ -193,6 +217,13 @@ func (d *daemon) startUp(ctx context.Context, g *guard) {
 	}
 }
 
+// Triggers of runs asked for by a signal (SIGUSR1, SIGUSR2), and of the
+// run a signal asked for while the job was running.
+const (
+	triggerSignal = "signal"
+	triggerQueued = "signal (asked while it ran)"
+)
+
 // spawn runs a job outside the schedule; shutdown waits for it.
 func (d *daemon) spawn(ctx context.Context, g *guard, trigger string) {
 	d.runs.Add(1)
@@ -211,6 +242,7 @@ type guard struct {
 	mu      sync.Mutex // held while running
 	state   sync.Mutex // guards the fields below
 	running bool
+	queued  bool // a signal came while it ran: it runs once more
 	lastErr error
 	retryAt time.Time
 	backoff time.Duration
@@ -222,12 +254,41 @@ type guard struct {
 // stays unfinished.
 func (g *guard) run(ctx context.Context, trigger string) error {
 	if !g.mu.TryLock() {
+		if trigger == triggerSignal {
+			// The run in hand may have read the articles before what the
+			// signal is about (a breaking story just saved): one more run
+			// follows it; signals meanwhile ask for that same one.
+			g.state.Lock()
+			g.queued = true
+			g.state.Unlock()
+			g.d.opts.Log.Info("job running: asked again, it runs once more when this run is done", "job", g.job.Name, "trigger", trigger)
+			return nil
+		}
 		g.d.opts.Log.Info("job still running: this run is skipped", "job", g.job.Name, "trigger", trigger)
 		return nil
 	}
-	defer g.mu.Unlock()
+	outer := ctx
+	defer func() {
+		g.mu.Unlock()
+		g.state.Lock()
+		again := g.queued
+		g.queued = false
+		g.state.Unlock()
+		if again && outer.Err() == nil {
+			g.d.spawn(outer, g, triggerQueued)
+		}
+	}()
 	if ctx.Err() != nil {
 		return nil
+	}
+	if g.job.Leader {
+		runCtx, done := g.d.leaderRun(ctx)
+		if runCtx == nil {
+			g.d.opts.Log.Info("not the leader: the leader's replica runs this job", "job", g.job.Name, "trigger", trigger)
+			return nil
+		}
+		defer done()
+		ctx = runCtx
 	}
 	g.setRunning(true)
 	start := time.Now()
@@ -322,6 +383,9 @@ func (g *guard) health(ctx context.Context) string {
 	g.state.Lock()
 	running, lastErr, retryAt := g.running, g.lastErr, g.retryAt
 	g.state.Unlock()
+	if g.job.Leader && !g.d.isLeader() {
+		return "" // another replica runs it
+	}
 	var problems []string
 	if lastErr != nil {
 		problems = append(problems, fmt.Sprintf("%s job failed: %v", g.job.Name, lastErr))
@@ -369,6 +433,14 @@ func (d *daemon) mux() http.Handler {
 			return
 		}
 		fmt.Fprintln(w, "ok")
+		switch {
+		case d.opts.Elector == nil && len(d.order) > 0:
+			fmt.Fprintln(w, "leader: yes (the only replica)")
+		case d.opts.Elector != nil && d.isLeader():
+			fmt.Fprintln(w, "leader: yes (this replica posts)")
+		case d.opts.Elector != nil:
+			fmt.Fprintln(w, "leader: no (another replica posts; this one mails its share of the digest)")
+		}
 	})
 	return mux
 }

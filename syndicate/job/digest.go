@@ -19,7 +19,7 @@ type DigestLedger interface {
 	ArticleRecords(ctx context.Context, network string) (map[string]syndicate.ArticleRecord, error)
 	DigestedArticles(ctx context.Context) (map[string]bool, error)
 	OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
-	CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error)
+	CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string) (syndicate.DigestRecord, bool, error)
 	DigestItems(ctx context.Context, digestID int64) ([]syndicate.DigestItem, error)
 	ResetReaders(ctx context.Context, digestID int64) error
 	AddReaders(ctx context.Context, digestID int64, readers []syndicate.Reader) (int, error)
@@ -30,6 +30,12 @@ type DigestLedger interface {
 	RecordOutcomes(ctx context.Context, digestID int64, outcomes []syndicate.Outcome) error
 	GiveUp(ctx context.Context, digestID int64, maxAttempts int) (int, error)
 	Secret(ctx context.Context, name string) ([]byte, error)
+	// What replicas sharing one digest claim (see claims.go).
+	ClaimPreparation(ctx context.Context, digestID int64, owner string, lease time.Duration) (bool, string, error)
+	ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKey string, maxAttempts, limit int, lease time.Duration) ([]syndicate.Delivery, error)
+	RenewClaims(ctx context.Context, digestID int64, owner string, lease time.Duration) (int, error)
+	ReleaseClaims(ctx context.Context, digestID int64, owner string) (int, error)
+	ClaimedElsewhere(ctx context.Context, digestID int64, owner string, maxAttempts int) (int, error)
 }
 
 // MaxAttempts is how many temporary failures a reader may have, over all
@@ -84,7 +90,39 @@ type DigestDeps struct {
 	// message in flight per connection, can be unrecorded.
 	FlushEvery int
 	FlushWait  time.Duration
+
+	// Replicas sharing one state share the digest (see claims.go).
+
+	// Slot names the schedule tick this run is for ("tick:" and its
+	// time): every replica's tick finds the one digest of that slot. ""
+	// (a run asked for by hand) makes a new digest when there are new
+	// articles.
+	Slot string
+	// Owner is who this run claims readers as: the replica, unique among
+	// those sharing the state ("local" when empty: the one process that
+	// holds a SQLite state's lock, which may take its own claims back
+	// after a restart).
+	Owner string
+	// Lease is how long a claim holds when not renewed (2 min): after a
+	// replica dies, its claimed readers wait this long for another. The
+	// holder renews its claims every third of it.
+	Lease time.Duration
+	// ClaimBatch is how many readers are claimed at once (100).
+	ClaimBatch int
+	// Poll is how often a run waiting for another replica (preparing the
+	// reader list, or mailing its claimed readers) looks again (1 s).
+	Poll time.Duration
 }
+
+// LocalOwner is the owner of the claims of a run on a SQLite state.
+const LocalOwner = "local"
+
+// Defaults of DigestDeps.
+const (
+	DefaultLease      = 2 * time.Minute
+	DefaultClaimBatch = 100
+	DefaultPoll       = time.Second
+)
 
 // DigestReport says what a run did: a line per digest it sent (an
 // unfinished one first, then a new one), and the totals.
@@ -123,6 +161,18 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 	if d.FlushWait <= 0 {
 		d.FlushWait = time.Millisecond
 	}
+	if d.Owner == "" {
+		d.Owner = LocalOwner
+	}
+	if d.Lease <= 0 {
+		d.Lease = DefaultLease
+	}
+	if d.ClaimBatch <= 0 {
+		d.ClaimBatch = DefaultClaimBatch
+	}
+	if d.Poll <= 0 {
+		d.Poll = DefaultPoll
+	}
 	var rep DigestReport
 	secret, err := d.Ledger.Secret(ctx, SecretUnsubscribe)
 	if err != nil {
@@ -133,21 +183,37 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 		return rep, err
 	}
 	install := InstallID(idSecret)
+	conflicts := 0
 	for round := 0; round < 2; round++ {
 		rec, open, err := d.Ledger.OpenDigest(ctx)
 		if err != nil {
 			return rep, err
 		}
+		resumed := open
 		if !open {
-			id, omitted, ok, err := newDigest(ctx, d, articles)
+			var created, ok bool
+			rec, created, ok, err = newDigest(ctx, d, articles)
+			if errors.Is(err, syndicate.ErrChanged) && conflicts < 5 {
+				// Another replica's digest took some of the articles
+				// meanwhile: look again (it may be open, to share).
+				d.Log.Info("another replica made a digest meanwhile: looking again", "err", err)
+				conflicts++
+				round--
+				continue
+			}
 			if err != nil || !ok {
 				rep.NothingNew = len(rep.Digests) == 0 && !ok
 				return rep, err
 			}
-			rec = syndicate.DigestRecord{ID: id, State: "preparing", CreatedAt: d.Now(), Omitted: omitted}
+			if !created && rec.State == syndicate.DigestDone {
+				d.Log.Info("the digest of this tick went out already (from another replica)", "digest", rec.ID, "slot", d.Slot)
+				rep.NothingNew = len(rep.Digests) == 0
+				return rep, nil
+			}
+			resumed = !created
 		}
 		one, skipped, err := sendFixed(ctx, d, rec, secret, install)
-		one.Resumed = open
+		one.Resumed = resumed
 		rep.Digests = append(rep.Digests, one)
 		rep.Sent += one.Sent
 		rep.Temporary += one.Temporary
@@ -160,28 +226,34 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 	return rep, nil
 }
 
-// newDigest fixes a digest of the articles in none yet; it returns its ID
-// and how many articles beyond email.max_articles it lists in one line.
-func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article) (int64, int, bool, error) {
+// newDigest fixes a digest of the articles in none yet, for the run's
+// slot; ok is false when there are none. When the slot has its digest
+// already (another replica's tick made it) that one is returned, created
+// false.
+func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article) (rec syndicate.DigestRecord, created, ok bool, err error) {
 	done, err := d.Ledger.DigestedArticles(ctx)
 	if err != nil {
-		return 0, 0, false, err
+		return rec, false, false, err
 	}
 	records, err := ReadRecords(ctx, d.Ledger, d.Options.Networks)
 	if err != nil {
-		return 0, 0, false, err
+		return rec, false, false, err
 	}
 	fresh := ForDigest(articles, records, done, d.Now(), d.Settle)
 	dg, omitted := digest.New(fresh, d.Now(), d.Options.MaxArticles, d.Options.Pictures)
 	if len(dg.Articles) == 0 {
-		return 0, 0, false, nil
+		return rec, false, false, nil
 	}
-	id, err := d.Ledger.CreateDigest(ctx, dg.Articles, omitted)
+	rec, created, err = d.Ledger.CreateDigestFor(ctx, d.Slot, dg.Articles, omitted)
 	if err != nil {
-		return 0, 0, false, err
+		return rec, false, false, err
 	}
-	d.Log.Info("new digest", "digest", id, "articles", len(dg.Articles), "omitted_beyond_max_articles", len(omitted))
-	return id, len(omitted), true, nil
+	if created {
+		d.Log.Info("new digest", "digest", rec.ID, "articles", len(dg.Articles), "omitted_beyond_max_articles", len(omitted), "slot", d.Slot)
+	} else {
+		d.Log.Info("the digest of this tick was made by another replica", "digest", rec.ID, "slot", d.Slot, "state", rec.State)
+	}
+	return rec, created, true, nil
 }
 
 // sendFixed prepares (if needed) and sends one recorded digest. However
@@ -199,24 +271,19 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		return run, nil, err
 	}
 	run.Articles = len(items)
-	if rec.State == "preparing" {
-		// The reader list is recorded whole before anything is sent; an
-		// interrupted preparation starts over.
-		if err := d.Ledger.ResetReaders(ctx, rec.ID); err != nil {
-			return run, nil, err
-		}
-		var n int
-		n, skipped, err = addReaders(ctx, d, rec.ID)
-		if err != nil {
+	if rec.State == syndicate.DigestPreparing {
+		if skipped, err = prepare(ctx, d, rec.ID); err != nil {
 			return run, skipped, err
 		}
-		if err := d.Ledger.StartDigest(ctx, rec.ID); err != nil {
-			return run, skipped, err
-		}
-		d.Log.Info("digest readers fixed", "digest", rec.ID, "readers", n, "skipped_rows", len(skipped))
 	}
 	as, err := Assemble(d.Options.Issue, d.Renderer, rec.ID, install, rec.CreatedAt, digest.Digest{Articles: items, Omitted: rec.Omitted}, secret)
 	if err != nil {
+		return run, skipped, err
+	}
+	// Claims this owner holds are a former run's: one that died (on
+	// SQLite the owner outlives a restart; a replica's is new each
+	// start). They are free again.
+	if _, err := d.Ledger.ReleaseClaims(ctx, rec.ID, d.Owner); err != nil {
 		return run, skipped, err
 	}
 
@@ -225,19 +292,10 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		return run, skipped, err
 	}
 	run.Readers = total
-	passes := 1 + d.Options.Retries
+	retries := d.Options.Retries
 	wait := d.Options.RetryBackoff
 	progress := 0
-	for pass := 0; pass < passes; pass++ {
-		if pass > 0 {
-			d.Log.Info("retrying temporary failures", "digest", rec.ID, "wait", wait.String())
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				return run, skipped, ErrStopped
-			}
-			wait *= 2
-		}
+	for pass := 0; ; pass++ {
 		counts, err := sendPass(ctx, d, rec.ID, as, func() {
 			progress++
 			if d.Progress != nil {
@@ -250,8 +308,31 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 		if err != nil {
 			return run, skipped, err
 		}
-		if counts.temp == 0 {
+		if counts.temp > 0 && retries > 0 {
+			retries--
+			d.Log.Info("retrying temporary failures", "digest", rec.ID, "wait", wait.String())
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return run, skipped, ErrStopped
+			}
+			wait *= 2
+			continue
+		}
+		// Readers other replicas hold are theirs until mailed, or until
+		// their lease runs out (a replica that died): wait, then take
+		// what is left.
+		others, err := d.Ledger.ClaimedElsewhere(ctx, rec.ID, d.Owner, MaxAttempts)
+		if err != nil {
+			return run, skipped, err
+		}
+		if others == 0 {
 			break
+		}
+		d.Log.Info("readers are being mailed by other replicas: waiting for them, or for their lease to run out",
+			"digest", rec.ID, "readers", others, "lease", d.Lease.String())
+		if err := waitForOthers(ctx, d, rec.ID); err != nil {
+			return run, skipped, err
 		}
 	}
 	gaveUp, err := d.Ledger.GiveUp(ctx, rec.ID, MaxAttempts)
@@ -272,11 +353,71 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 	return run, skipped, nil
 }
 
-// addReaders streams the subscriber list into the digest in batches. A
-// list that cannot be read on (a subscriber.ListError) stops the
-// preparation: the digest stays unprepared and nobody is mailed until the
-// list is fixed, rather than part of it.
-func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, error) {
+// errLostPreparation stops a preparation another replica took over (this
+// one stalled past its lease).
+var errLostPreparation = errors.New("another replica took over preparing the digest's reader list")
+
+// prepare records the digest's reader list whole before anything is
+// sent, then marks it sending. One replica prepares at a time, under a
+// lease it renews after every batch of readers; the others wait, and
+// take over when the lease runs out. An interrupted preparation starts
+// over.
+func prepare(ctx context.Context, d DigestDeps, id int64) ([]error, error) {
+	waiting := false
+	for {
+		claimed, state, err := d.Ledger.ClaimPreparation(ctx, id, d.Owner, d.Lease)
+		switch {
+		case err != nil:
+			return nil, err
+		case claimed:
+		case state == "":
+			return nil, fmt.Errorf("digest %d is not in the state", id)
+		case state != syndicate.DigestPreparing:
+			return nil, nil // another replica prepared it meanwhile
+		default:
+			if !waiting {
+				d.Log.Info("another replica is preparing the digest's reader list: waiting for it", "digest", id)
+				waiting = true
+			}
+			select {
+			case <-time.After(d.Poll):
+			case <-ctx.Done():
+				return nil, ErrStopped
+			}
+			continue
+		}
+		break
+	}
+	renew := func() error {
+		claimed, _, err := d.Ledger.ClaimPreparation(ctx, id, d.Owner, d.Lease)
+		if err == nil && !claimed {
+			err = errLostPreparation
+		}
+		return err
+	}
+	if err := d.Ledger.ResetReaders(ctx, id); err != nil {
+		return nil, err
+	}
+	n, skipped, err := addReaders(ctx, d, id, renew)
+	if err != nil {
+		return skipped, err
+	}
+	if err := renew(); err != nil {
+		return skipped, err
+	}
+	if err := d.Ledger.StartDigest(ctx, id); err != nil {
+		return skipped, err
+	}
+	d.Log.Info("digest readers fixed", "digest", id, "readers", n, "skipped_rows", len(skipped))
+	return skipped, nil
+}
+
+// addReaders streams the subscriber list into the digest in batches,
+// calling renew after each. A list that cannot be read on (a
+// subscriber.ListError) stops the preparation: the digest stays
+// unprepared and nobody is mailed until the list is fixed, rather than
+// part of it.
+func addReaders(ctx context.Context, d DigestDeps, id int64, renew func() error) (int, []error, error) {
 	list, err := subscriber.Open(d.Options.Subscribers)
 	if err != nil {
 		return 0, nil, err
@@ -289,7 +430,10 @@ func addReaders(ctx context.Context, d DigestDeps, id int64) (int, []error, erro
 		n, err := d.Ledger.AddReaders(ctx, id, batch)
 		added += n
 		batch = batch[:0]
-		return err
+		if err != nil {
+			return err
+		}
+		return renew()
 	}
 	for {
 		r, err := list.Next()
@@ -341,6 +485,11 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick fun
 		written <- writeOutcomes(context.WithoutCancel(ctx), d, id, outcomes, &counts, tick, cancel)
 	}()
 
+	// The claims of the readers in hand are renewed while the pass runs.
+	renewCtx, stopRenewing := context.WithCancel(sendCtx)
+	renewed := make(chan error, 1)
+	go func() { renewed <- renewClaims(renewCtx, d, id, cancel) }()
+
 	sendErr := d.Mailer.Send(sendCtx, jobs, outcomes)
 	cancel()
 	for range jobs { // let the producer finish
@@ -348,9 +497,18 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick fun
 	close(outcomes)
 	writeErr := <-written
 	prodErr := <-produced
+	stopRenewing()
+	renewErr := <-renewed
+	// Readers claimed but not mailed (a stop, the relay down) go back at
+	// once, rather than when the lease runs out.
+	if _, err := d.Ledger.ReleaseClaims(context.WithoutCancel(ctx), id, d.Owner); err != nil && writeErr == nil {
+		writeErr = err
+	}
 	switch {
 	case writeErr != nil:
 		return counts, fmt.Errorf("recording outcomes: %w", writeErr)
+	case renewErr != nil:
+		return counts, fmt.Errorf("renewing the claims on readers: %w", renewErr)
 	case sendErr != nil && !errors.Is(sendErr, context.Canceled):
 		return counts, sendErr
 	case ctx.Err() != nil:
@@ -361,13 +519,25 @@ func sendPass(ctx context.Context, d DigestDeps, id int64, as Assembly, tick fun
 	return counts, nil
 }
 
-// produce renders and builds a message for every pending reader.
+// produce claims the pending readers in batches, in key order, and renders
+// and builds a message for each. Readers other replicas hold are left to
+// them. At the end it goes round again for readers never tried that were
+// held elsewhere when it passed (a replica that died, its lease since run
+// out), but not for those this pass tried (they wait for the next pass);
+// the pass ends when a round from the start finds nothing.
 func produce(ctx context.Context, d DigestDeps, id int64, as Assembly, jobs chan<- mail.Job) error {
-	after := ""
+	after, attempts := "", MaxAttempts
 	for {
-		page, err := d.Ledger.PendingDeliveries(ctx, id, after, MaxAttempts, 500)
+		page, err := d.Ledger.ClaimDeliveries(ctx, id, d.Owner, after, attempts, d.ClaimBatch, d.Lease)
 		if err != nil {
 			return err
+		}
+		if len(page) == 0 {
+			if after == "" {
+				return nil
+			}
+			after, attempts = "", 0
+			continue
 		}
 		for _, del := range page {
 			job, _, err := as.Job(del.Key, del.Reader)
@@ -380,10 +550,45 @@ func produce(ctx context.Context, d DigestDeps, id int64, as Assembly, jobs chan
 				return ctx.Err()
 			}
 		}
-		if len(page) < 500 {
-			return nil
-		}
 		after = page[len(page)-1].Key
+	}
+}
+
+// renewClaims renews the run's claims every third of the lease until ctx
+// ends. When it cannot, the send is stopped: a claim that runs out may be
+// taken by another replica, which would mail its reader again.
+func renewClaims(ctx context.Context, d DigestDeps, id int64, stop func()) error {
+	t := time.NewTicker(d.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := d.Ledger.RenewClaims(ctx, id, d.Owner, d.Lease); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			stop()
+			return err
+		}
+	}
+}
+
+// waitForOthers waits until no other replica holds a reader of the
+// digest: they were mailed, or their lease ran out.
+func waitForOthers(ctx context.Context, d DigestDeps, id int64) error {
+	for {
+		select {
+		case <-time.After(d.Poll):
+		case <-ctx.Done():
+			return ErrStopped
+		}
+		n, err := d.Ledger.ClaimedElsewhere(ctx, id, d.Owner, MaxAttempts)
+		if err != nil || n == 0 {
+			return err
+		}
 	}
 }
 

@@ -21,6 +21,12 @@ type Metrics struct {
 	LastSuccess     *prometheus.GaugeVec   // job
 	PendingArticles *prometheus.GaugeVec   // network
 	DigestReaders   *prometheus.GaugeVec   // state: done, total (of the digest being sent)
+	// Leader is 1 while this replica is the one that posts (always, for
+	// the only process of a SQLite state), 0 otherwise.
+	Leader prometheus.Gauge
+	// Replica names this process among the replicas sharing a state
+	// (value 1): its sends are the syndicate_messages_total beside it.
+	Replica *prometheus.GaugeVec // replica
 }
 
 // New makes the metrics and their registry, with the post series of each
@@ -46,8 +52,14 @@ func New(networks ...string) *Metrics {
 		DigestReaders: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syndicate_digest_readers", Help: "Progress of the digest being sent: readers done and in total.",
 		}, []string{"state"}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "syndicate_leader", Help: "1 while this replica is the leader (the one that posts), else 0.",
+		}),
+		Replica: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "syndicate_replica_info", Help: "This replica's name among those sharing the state (always 1).",
+		}, []string{"replica"}),
 	}
-	m.registry.MustRegister(m.Posts, m.Messages, m.JobRuns, m.LastSuccess, m.PendingArticles, m.DigestReaders,
+	m.registry.MustRegister(m.Posts, m.Messages, m.JobRuns, m.LastSuccess, m.PendingArticles, m.DigestReaders, m.Leader, m.Replica,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make every series visible from the start, at zero.
 	for _, n := range networks {

@@ -106,13 +106,26 @@ func (d *Daemon) Add(j Job) error {
 	}
 	var id cron.EntryID
 	id = d.cron.Schedule(sched, cron.FuncJob(func() {
-		j.Run(d.ctx) // the job logs its own run
+		// The entry's Prev is the tick being run: cron sets it before it
+		// answers Entry, which it does only between ticks.
+		tick := d.cron.Entry(id).Prev
+		j.Run(context.WithValue(d.ctx, tickKey{}, tick)) // the job logs its own run
 		d.log.Info("next run", "job", j.Name, "at", d.next(id))
 	}))
 	d.mu.Lock()
 	d.entries[j.Name] = id
 	d.mu.Unlock()
 	return nil
+}
+
+type tickKey struct{}
+
+// Tick returns the scheduled time of the tick a job's run is for, when
+// the schedule started it: replicas on one shared state, each ticking on
+// its own clock, agree on it (the digest of a tick is made once).
+func Tick(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(tickKey{}).(time.Time)
+	return t, ok && !t.IsZero()
 }
 
 // Start starts the schedule and logs each job's next run.

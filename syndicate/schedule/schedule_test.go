@@ -1,6 +1,8 @@
 package schedule
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -93,5 +95,37 @@ func TestParse_DescriptorsAndErrors(t *testing.T) {
 		if _, err := Parse(spec, time.UTC); err == nil {
 			t.Errorf("%q parsed", spec)
 		}
+	}
+}
+
+// TestTick: a run the schedule starts knows the tick it is for.
+func TestTick(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := New(ctx, time.UTC, slog.New(slog.DiscardHandler))
+	ticks := make(chan time.Time, 4)
+	if err := d.Add(Job{Name: "digest", Spec: "@every 1s", Run: func(ctx context.Context) error {
+		tick, ok := Tick(ctx)
+		if !ok {
+			t.Error("a scheduled run has no tick")
+		}
+		ticks <- tick
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	d.Start()
+	defer d.Stop()
+	select {
+	case tick := <-ticks:
+		if tick.Before(began.Truncate(time.Second)) || tick.After(time.Now()) || tick.Nanosecond() != 0 {
+			t.Errorf("tick %v: want the scheduled second, after the start %v", tick, began)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no tick")
+	}
+	if _, ok := Tick(context.Background()); ok {
+		t.Error("a run outside the schedule has a tick")
 	}
 }

@@ -8,13 +8,15 @@ import (
 )
 
 // DB is the state in a SQL database; Open and OpenReadOnly give one on
-// SQLite. Its queries are the portable SQL of this package, rebound for
-// the driver's placeholders.
+// SQLite, OpenPostgres and OpenPostgresReadOnly on PostgreSQL. Its queries
+// are the portable SQL of this package, rebound for the driver's
+// placeholders.
 type DB struct {
 	db       *sql.DB
 	readOnly bool
 	now      func() time.Time
 	ph       Placeholders
+	dialect  dialect
 }
 
 var _ Store = (*DB)(nil)
@@ -66,8 +68,20 @@ func (t txn) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 // tx runs fn in one transaction: it commits when fn returns nil and
-// rolls back otherwise. A read-only store refuses with ErrReadOnly.
+// rolls back otherwise. A read-only store refuses with ErrReadOnly. A
+// transaction the database gave up on for another's sake (PostgreSQL: a
+// deadlock, a serialization failure) is run again, a few times: fn must
+// start from nothing each time.
 func (s *DB) tx(ctx context.Context, fn func(txn) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tx1(ctx, fn)
+		if err == nil || attempt == 4 || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *DB) tx1(ctx context.Context, fn func(txn) error) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}

@@ -68,43 +68,11 @@ func digestWhat(id int64, column string) string {
 // CreateDigest fixes a new digest's articles: items are mailed in full,
 // omitted (article IDs beyond email.max_articles) are listed in one line
 // and count as mailed too. Its readers are added with AddReaders, then
-// StartDigest marks it ready to send.
+// StartDigest marks it ready to send. It is CreateDigestFor with no slot
+// (see claims.go).
 func (s *DB) CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error) {
-	var id int64
-	err := s.tx(ctx, func(t txn) error {
-		now := s.stamp()
-		// The writer holds the database (SQLite's BEGIN IMMEDIATE), so the
-		// next ID is free. PostgreSQL will want a sequence, or the claim
-		// under its leader's lock.
-		if err := t.queryRow(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM digests`).Scan(&id); err != nil {
-			return err
-		}
-		if _, err := t.exec(ctx, `INSERT INTO digests (id, state, created_at, omitted) VALUES (?, ?, ?, ?)`,
-			id, syndicate.DigestPreparing, now, len(omitted)); err != nil {
-			return err
-		}
-		for _, a := range omitted {
-			if _, err := t.exec(ctx, `INSERT INTO digest_skips (article_id, digest_id, reason, at) VALUES (?, ?, ?, ?)`,
-				a, id, skipOverMax, now); err != nil {
-				return err
-			}
-		}
-		for i, it := range items {
-			b, err := json.Marshal(it)
-			if err != nil {
-				return err
-			}
-			if _, err := t.exec(ctx, `INSERT INTO digest_articles (digest_id, article_id, position, item) VALUES (?, ?, ?, ?)`,
-				id, it.ID, i, string(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return id, nil
+	rec, _, err := s.CreateDigestFor(ctx, "", items, omitted)
+	return rec.ID, err
 }
 
 // DigestItems returns a digest's fixed articles in order.
@@ -133,7 +101,10 @@ func (s *DB) DigestItems(ctx context.Context, digestID int64) ([]syndicate.Diges
 // (an interrupted preparation starts over).
 func (s *DB) ResetReaders(ctx context.Context, digestID int64) error {
 	return s.tx(ctx, func(t txn) error {
-		_, err := t.exec(ctx, `DELETE FROM deliveries WHERE digest_id = ?`, digestID)
+		// Only while it is prepared: a replica late to a digest another
+		// has started sending must never drop its outcomes.
+		_, err := t.exec(ctx, `DELETE FROM deliveries WHERE digest_id = ?
+			AND EXISTS (SELECT 1 FROM digests g WHERE g.id = ? AND g.state = ?)`, digestID, digestID, syndicate.DigestPreparing)
 		return err
 	})
 }
@@ -177,10 +148,14 @@ func (s *DB) AddReaders(ctx context.Context, digestID int64, readers []syndicate
 
 // StartDigest marks a prepared digest ready to send.
 func (s *DB) StartDigest(ctx context.Context, digestID int64) error {
-	return s.tx(ctx, func(t txn) error {
+	err := s.tx(ctx, func(t txn) error {
 		_, err := t.exec(ctx, `UPDATE digests SET state = ? WHERE id = ?`, syndicate.DigestSending, digestID)
 		return err
 	})
+	if err == nil {
+		s.refreshStatistics(ctx)
+	}
+	return err
 }
 
 // FinishDigest marks a digest done: every reader has an outcome.
@@ -242,12 +217,14 @@ func (s *DB) CountPending(ctx context.Context, digestID int64, maxAttempts int) 
 }
 
 // RecordOutcomes records a batch of delivery outcomes in one transaction.
+// A reader's claim ends with its outcome (claimed_by stays: who mailed it).
 func (s *DB) RecordOutcomes(ctx context.Context, digestID int64, outcomes []syndicate.Outcome) error {
 	if len(outcomes) == 0 {
 		return nil
 	}
 	return s.tx(ctx, func(t txn) error {
-		stmt, err := t.prepare(ctx, `UPDATE deliveries SET state = ?, attempts = attempts + 1, reply = ?, updated_at = ? WHERE digest_id = ? AND email_key = ?`)
+		stmt, err := t.prepare(ctx, `UPDATE deliveries SET state = ?, attempts = attempts + 1, reply = ?, updated_at = ?, claimed_until = NULL
+			WHERE digest_id = ? AND email_key = ?`)
 		if err != nil {
 			return err
 		}

@@ -15,8 +15,9 @@ import (
 // change one that has shipped: states out there are at its version.
 //
 // The meta table, which holds the version, is made by migrate before the
-// first step. The SQL is portable (TEXT and INTEGER columns, times as RFC
-// 3339 text, digest IDs given by the store rather than by the database).
+// first step. The SQL is portable, run as it is by SQLite and PostgreSQL
+// (TEXT and INTEGER columns, times as RFC 3339 text, digest IDs from a
+// counter row rather than from either database's own sequences).
 var migrations = []func(tx *sql.Tx) error{
 	// 1: articles and their posts, digests with their articles and
 	// deliveries, unsubscribes.
@@ -171,6 +172,36 @@ var migrations = []func(tx *sql.Tx) error{
 		);`)
 		return err
 	},
+
+	// 6: a digest made once per schedule slot — replicas on one database
+	// ticking at once make one issue: a unique key, NULL for a run asked
+	// for by hand — and digest IDs from a counter row, not MAX(id) + 1,
+	// which two replicas could both take.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		CREATE TABLE sequences (
+			name  TEXT PRIMARY KEY,
+			value INTEGER NOT NULL                  -- the last value given
+		);
+		INSERT INTO sequences (name, value) SELECT 'digests', COALESCE(MAX(id), 0) FROM digests;
+		ALTER TABLE digests ADD COLUMN slot TEXT; -- e.g. tick:2026-11-30T07:00:00Z; NULL: by hand
+		CREATE UNIQUE INDEX digests_slot ON digests (slot);`)
+		return err
+	},
+
+	// 7: claims under a lease — the replica preparing a digest's reader
+	// list, and the one mailing a reader — so that replicas share a
+	// digest and a dead one's share is taken again when its lease runs
+	// out. claimed_until is a fixed-width UTC time (leaseLayout): compared
+	// as text, it orders as time.
+	func(tx *sql.Tx) error {
+		_, err := tx.Exec(`
+		ALTER TABLE digests ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+		ALTER TABLE digests ADD COLUMN claimed_until TEXT;
+		ALTER TABLE deliveries ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+		ALTER TABLE deliveries ADD COLUMN claimed_until TEXT;`)
+		return err
+	},
 }
 
 // migrateThreadsPerNetwork is step 4 (see migrations).
@@ -229,9 +260,6 @@ const schemaVersion = "schema_version"
 
 // migrate brings the schema to the newest version, one step at a time.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
-		return err
-	}
 	for {
 		done, err := s.migrateOne(ctx)
 		if err != nil || done {
@@ -243,6 +271,17 @@ func (s *DB) migrate(ctx context.Context) error {
 // migrateOne applies the next step, if any, and records its version.
 func (s *DB) migrateOne(ctx context.Context) (done bool, err error) {
 	err = s.tx(ctx, func(t txn) error {
+		// Replicas starting at once on one PostgreSQL database take turns
+		// (SQLite's writer holds the database already); the meta table is
+		// made in the same turn.
+		if s.dialect.migrationLock != "" {
+			if _, err := t.exec(ctx, s.dialect.migrationLock); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
+			return err
+		}
 		version, err := readVersion(t.queryRow(ctx, `SELECT value FROM meta WHERE key = ?`, schemaVersion))
 		if errors.Is(err, sql.ErrNoRows) {
 			version, err = 0, nil // a new state

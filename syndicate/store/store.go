@@ -5,19 +5,24 @@
 // the last live run learned of a server.
 //
 // Store is the state as the jobs and the commands use it; DB is its SQL
-// implementation, on an embedded SQLite database today (modernc.org/sqlite,
-// no cgo; Open, OpenReadOnly). The code is split by what it keeps, as
-// miniflux splits its storage: articles.go (articles and their posts),
-// digests.go (digests and their deliveries), meta.go (secrets and servers),
-// unsubscribes.go, with the schema's versioned steps in migrations.go.
-// The package storetest is the contract suite every implementation passes.
+// implementation, on an embedded SQLite database (modernc.org/sqlite, no
+// cgo; Open, OpenReadOnly) or on PostgreSQL for several replicas (pgx's
+// database/sql driver; OpenPostgres, OpenPostgresReadOnly, postgres.go),
+// one code for both. The code is split by what it keeps, as miniflux
+// splits its storage: articles.go (articles and their posts), digests.go
+// (digests and their deliveries), claims.go (what replicas sharing a
+// digest claim, under a lease), meta.go (secrets and servers),
+// unsubscribes.go, with the schema's versioned steps in migrations.go;
+// leader.go is the PostgreSQL advisory lock that makes one replica the
+// poster. The package storetest is the contract suite both backends pass.
 //
 // Every "claim work, do it, record it" step is one explicit transaction.
-// The SQL is portable, so that a PostgreSQL store can run the same query
-// text: no SQLite-only syntax in the logic (upserts are the standard
-// INSERT … ON CONFLICT), state names are parameters rather than literals,
-// and queries are written with ? placeholders that rebind.go numbers as
-// $1, $2, … for drivers that want them.
+// The SQL is portable, so that PostgreSQL runs the same query text: no
+// SQLite-only syntax in the logic (upserts are the standard INSERT … ON
+// CONFLICT), state names are parameters rather than literals, and queries
+// are written with ? placeholders that rebind.go numbers as $1, $2, … for
+// pgx. What the two do differently is the dialect's (postgres.go): a
+// claim's FOR UPDATE SKIP LOCKED, and migrations taking turns.
 package store
 
 import (
@@ -143,6 +148,35 @@ type Store interface {
 	// counts; a reader who unsubscribed before being mailed is not
 	// pending.
 	Digests(ctx context.Context, limit int) ([]syndicate.DigestRecord, error)
+
+	// Replicas sharing one state and one digest (claims.go).
+
+	// CreateDigestFor fixes the digest of a schedule slot, as
+	// CreateDigest does, unless the slot has one already: then it returns
+	// that one, created false. An empty slot always makes a new digest.
+	// When an article went into another digest meanwhile it writes
+	// nothing and returns syndicate.ErrChanged.
+	CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string) (rec syndicate.DigestRecord, created bool, err error)
+	// ClaimPreparation gives owner the preparation of a digest's reader
+	// list for lease unless another owner holds it (calling again
+	// renews); it returns whether owner holds it and the digest's state.
+	ClaimPreparation(ctx context.Context, digestID int64, owner string, lease time.Duration) (claimed bool, state string, err error)
+	// ClaimDeliveries claims for owner, for lease, up to limit readers as
+	// PendingDeliveries lists them (maxAttempts 0: only those never
+	// tried), leaving out those held under a lease not run out; replicas
+	// claiming at once get different readers.
+	ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKey string, maxAttempts, limit int, lease time.Duration) ([]syndicate.Delivery, error)
+	// RenewClaims extends owner's claims without an outcome to lease from
+	// now; it returns how many.
+	RenewClaims(ctx context.Context, digestID int64, owner string, lease time.Duration) (int, error)
+	// ReleaseClaims gives back owner's claims without an outcome; it
+	// returns how many.
+	ReleaseClaims(ctx context.Context, digestID int64, owner string) (int, error)
+	// ClaimedElsewhere counts the readers with no final outcome that
+	// another owner holds under a lease not run out.
+	ClaimedElsewhere(ctx context.Context, digestID int64, owner string, maxAttempts int) (int, error)
+	// Senders counts a digest's readers mailed, by owner.
+	Senders(ctx context.Context, digestID int64) (map[string]int, error)
 
 	// Secrets and servers (meta.go).
 

@@ -499,6 +499,11 @@ func TestOpenReadOnly_NeverWrites(t *testing.T) {
 		{"RetryFailed", second(ro.RetryFailed(ctx, 1))},
 		{"RememberServer", ro.RememberServer(ctx, "s", syndicate.ServerInfo{})},
 		{"Unsubscribe", ro.Unsubscribe(ctx, "a@example.org")},
+		{"CreateDigestFor", third(ro.CreateDigestFor(ctx, "tick:x", nil, nil))},
+		{"ClaimPreparation", third(ro.ClaimPreparation(ctx, 1, "a", time.Minute))},
+		{"ClaimDeliveries", second(ro.ClaimDeliveries(ctx, 1, "a", "", 3, 10, time.Minute))},
+		{"RenewClaims", second(ro.RenewClaims(ctx, 1, "a", time.Minute))},
+		{"ReleaseClaims", second(ro.ReleaseClaims(ctx, 1, "a"))},
 	} {
 		if !errors.Is(r.err, store.ErrReadOnly) {
 			t.Errorf("%s on a read-only state = %v, want ErrReadOnly", r.name, r.err)

@@ -1,6 +1,6 @@
 // Package storetest is the contract suite of store.Store: the behaviour
 // the post job, the digest job and the commands rely on, run against
-// every implementation (SQLite today, PostgreSQL later), as litestream's
+// every implementation (SQLite and PostgreSQL), as litestream's
 // replica_client_test.go runs one suite against every replica client.
 //
 //	func TestDB(t *testing.T) {
@@ -84,6 +84,21 @@ var tests = []struct {
 	{"Secret", testSecret},
 	{"ServerInfo", testServerInfo},
 	{"Unsubscribe", testUnsubscribe},
+	// Corrections (edits.go).
+	{"PlanEdit_AppliedOnce", testPlanEdit},
+	{"CorrectInstead", testCorrectInstead},
+	{"Retraction", testRetraction},
+	{"UpdateHash", testUpdateHash},
+	// Replicas sharing one state (claims.go).
+	{"CreateDigestFor_OncePerSlot", testSlotOnce},
+	{"CreateDigestFor_ArticleTakenMeanwhile", testArticleTakenMeanwhile},
+	{"CreateDigestFor_ConcurrentCreators", testConcurrentCreators},
+	{"ClaimPreparation", testClaimPreparation},
+	{"ResetReaders_OnlyWhilePreparing", testResetOnlyWhilePreparing},
+	{"ClaimDeliveries", testClaimDeliveries},
+	{"ClaimDeliveries_KeepThePendingRule", testClaimsKeepThePendingRule},
+	{"ClaimDeliveries_Concurrent", testConcurrentClaims},
+	{"Senders", testSenders},
 }
 
 // The networks the suite keeps threads on; most tests use Mastodon's.

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The state is a SQLite file's path, or a PostgreSQL database's URL for
+// several replicas sharing one state:
+//
+//	state: postgres://syndicate@db.internal:5432/syndicate?sslmode=verify-full
+//	state: ${DATABASE_URL}
+//
+// The URL may hold a password: it is shown only without it (StateName),
+// and an error about a value from ${VAR} names the variable only.
+
+// IsPostgres reports whether a state value selects PostgreSQL: a
+// postgres:// or postgresql:// URL. Any other value is the path of the
+// SQLite file. This is the one place that decides.
+func IsPostgres(state string) bool {
+	return strings.HasPrefix(state, "postgres://") || strings.HasPrefix(state, "postgresql://")
+}
+
+// StatePostgres reports whether the state is a PostgreSQL database.
+func (c *Config) StatePostgres() bool { return IsPostgres(c.State) }
+
+// StateName is the state as messages may show it: the SQLite file's
+// path, or the database's URL without its password.
+func (c *Config) StateName() string {
+	if !c.StatePostgres() {
+		return c.State
+	}
+	return redactDSN(c.State)
+}
+
+// redactDSN is a PostgreSQL URL without the password, in the user part
+// or in a password= parameter; one that does not parse is shown as its
+// scheme only.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return scheme + "://(a URL that does not parse)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// validateState checks a PostgreSQL URL's form (pgx reads it in full
+// when the state is opened) and the lease replicas claim under.
+func (c *Config) validateState(add func(key, format string, args ...any)) {
+	if c.StatePostgres() {
+		u, err := url.Parse(c.State)
+		switch {
+		case err != nil:
+			add("state", "%s is not a URL: want postgres://user@host:5432/database?sslmode=require", c.showState())
+		case u.Host == "":
+			add("state", "%s names no host: want postgres://user@host:5432/database?sslmode=require", c.showState())
+		case strings.Trim(u.Path, "/") == "":
+			add("state", "%s names no database: want postgres://user@host:5432/database?sslmode=require", c.showState())
+		}
+	}
+	if l := c.Email.Lease.D(); l < time.Second || l > time.Hour {
+		add("email.lease", "%s: want 1s to 1h", l)
+	}
+}
+
+// showState is the state for an error message: the variable it came
+// from, or the URL without its password.
+func (c *Config) showState() string {
+	if len(c.fromEnv["state"]) > 0 {
+		return c.show("state", c.State)
+	}
+	return "\"" + redactDSN(c.State) + "\""
+}
+
+// ShowDSN is a PostgreSQL URL as messages may show it: without its
+// password.
+func ShowDSN(dsn string) string { return redactDSN(dsn) }
