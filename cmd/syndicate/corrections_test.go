@@ -256,3 +256,84 @@ func TestCorrections_KilledMidRetractionResumes(t *testing.T) {
 		t.Errorf("status: %s", r)
 	}
 }
+
+// TestCorrections_TheDigestCarriesThem: a story mailed, then corrected
+// (correction: in its front matter) and another retracted. The post run
+// replies with the correction; the digest's dry run, its JSON and the
+// preview show a Corrections section; the send mails a digest of the
+// corrections alone to every reader, once; nothing is sent after.
+func TestCorrections_TheDigestCarriesThem(t *testing.T) {
+	srv := mastotest.New(token)
+	defer srv.Close()
+	e, relay := digestEnv(t, 5, mastodonConfig(srv, ""), "shehbaz-sharif-putin-letters.txt")
+	e.write("articles/tide-barrier.md", tideArticle(tidePoints, ""))
+	if r := e.run("post"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := e.run("digest"); r.code != 0 || len(relay.Messages()) != 5 {
+		t.Fatalf("first digest: %s", r)
+	}
+
+	const fix = "The barrier closed on Sunday, not Monday."
+	e.write("articles/tide-barrier.md", tideArticle(tidePoints, "correction: \""+fix+"\"\n"))
+	e.write("articles/shehbaz-sharif-putin-letters.txt", "---\nretracted: true\n---\n"+readFile(t, "../../articles/shehbaz-sharif-putin-letters.txt"))
+	if r := e.run("post"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if n := len(srv.Statuses()); n != 5 {
+		t.Fatalf("%d statuses, want the tide thread and its correction reply", n)
+	}
+
+	r := e.run("digest", "--dry-run")
+	title := "Tide barrier closes for the winter"
+	for _, want := range []string{"Subject: Daily Brief: Corrections", "Corrections:", "* " + title + ": " + fix, "https://news.example.org/articles/tide-barrier", "* Retracted: "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the dry run lacks %q:\n%s", want, r)
+		}
+	}
+	r = e.run("digest", "--dry-run", "--json")
+	if !strings.Contains(r.stdout, `"corrections": [`) || !strings.Contains(r.stdout, `"text": "`+fix+`"`) || !strings.Contains(r.stdout, `"kind": "retraction"`) {
+		t.Errorf("the dry run's JSON:\n%s", r)
+	}
+	if r := e.run("digest", "--dry-run", "--out", e.path("out")); r.code != 0 {
+		t.Fatal(r)
+	}
+	dryText := readFile(t, e.path("out/digest.txt"))
+	if r := e.run("preview", "--out", e.path("pv")); r.code != 0 {
+		t.Fatal(r)
+	}
+	if page := readFile(t, e.path("pv/index.html")); !strings.Contains(page, "Corrections") || !strings.Contains(page, "The barrier closed on Sunday") {
+		t.Error("the preview shows no Corrections section")
+	}
+
+	if r := e.run("digest"); r.code != 0 || !strings.Contains(r.stdout, "0 article(s), 2 correction(s)") {
+		t.Fatalf("the corrections' digest: %s", r)
+	}
+	msgs := relay.Messages()
+	if len(msgs) != 10 {
+		t.Fatalf("%d messages, want 5 and 5", len(msgs))
+	}
+	for _, m := range msgs[5:] {
+		body := string(m.Data)
+		if m.Header("Subject") != "Daily Brief: Corrections" || !strings.Contains(body, "== Corrections ==") || !strings.Contains(body, "* Retracted: ") ||
+			!strings.Contains(strings.Join(strings.Fields(body), " "), title+": "+fix) {
+			t.Errorf("message to %v:\n%s", m.To, body)
+		}
+	}
+	// The dry run showed what was sent (but for the reader and the link).
+	sent := string(msgs[5].Data)
+	for _, line := range strings.Split(dryText, "\n") {
+		if strings.Contains(line, "unsubscribe") || strings.Contains(line, "Hello") || strings.Contains(line, "You receive") {
+			continue
+		}
+		if !strings.Contains(sent, line) {
+			t.Errorf("the dry run's line %q is not in the message sent", line)
+		}
+	}
+	if r := e.run("digest"); r.code != 0 || !strings.Contains(r.stdout, "no new articles or corrections") || len(relay.Messages()) != 10 {
+		t.Errorf("a digest after: %s", r)
+	}
+	if r := e.run("digest", "--dry-run"); !strings.Contains(r.stdout, "No new articles or corrections") {
+		t.Errorf("a dry run after: %s", r)
+	}
+}

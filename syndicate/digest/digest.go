@@ -35,6 +35,14 @@ type Digest struct {
 	Notices []syndicate.Notice
 }
 
+// Empty reports whether the digest carries nothing: no article and no
+// correction or retraction. An empty digest is not sent.
+func (d Digest) Empty() bool { return len(d.Articles) == 0 && len(d.Notices) == 0 }
+
+// MaxNotices bounds the corrections and retractions one digest carries;
+// more wait for the next.
+const MaxNotices = 100
+
 // New makes a digest of the given articles (chosen by the caller: see
 // job.ForDigest), newest first, at most maxFull of them in full (0: all).
 // It returns the IDs of the articles beyond maxFull. pics says where
