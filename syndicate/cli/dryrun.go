@@ -33,8 +33,11 @@ type view struct {
 	// when there is no state yet).
 	records  job.Records
 	digested map[string]bool
-	digests  []syndicate.DigestRecord // the newest few
-	server   *syndicate.ServerInfo    // what the last live run learned of the server
+	// notices are the corrections and retractions no digest carries
+	// yet: the next digest's.
+	notices []syndicate.Notice
+	digests []syndicate.DigestRecord // the newest few
+	server  *syndicate.ServerInfo    // what the last live run learned of the server
 	// unsubscribed are the readers who asked for no more mail; idSecret
 	// is the Message-ID secret (nil before the first send).
 	unsubscribed map[string]bool
@@ -89,6 +92,9 @@ func (a *app) readView(ctx context.Context) (view, error) {
 		return v, err
 	}
 	if v.digested, err = st.DigestedArticles(ctx); err != nil {
+		return v, err
+	}
+	if v.notices, err = st.PendingNotices(ctx, digest.MaxNotices); err != nil {
 		return v, err
 	}
 	if v.digests, err = st.Digests(ctx, 5); err != nil {
@@ -645,7 +651,7 @@ type pendingDigest struct {
 func (a *app) previewDigest(v view) (*pendingDigest, error) {
 	now := a.env.Now()
 	fresh := job.ForDigest(v.set.Articles, v.records, v.digested, now, a.settle)
-	dg, _ := digest.New(fresh, now.In(a.cfg.Location()), a.cfg.Email.MaxArticles, a.digestPictures())
+	dg, _ := job.NextIssue(fresh, v.notices, now.In(a.cfg.Location()), a.cfg.Email.MaxArticles, a.digestPictures())
 	pd := &pendingDigest{Digest: dg}
 	if a.cfg.Email.Subscribers != "" {
 		sum, err := subscriber.Scan(a.cfg.Email.Subscribers, v.unsubscribed)
@@ -658,7 +664,7 @@ func (a *app) previewDigest(v view) (*pendingDigest, error) {
 		pd.First = syndicate.Reader{Email: "reader@example.org", Name: "Reader", Fields: map[string]string{"email": "reader@example.org", "name": "Reader"}}
 		pd.Sample = true
 	}
-	if len(pd.Digest.Articles) == 0 {
+	if pd.Digest.Empty() {
 		return pd, nil
 	}
 	r, err := a.digestRenderer()
@@ -711,12 +717,18 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 			Unfinished *openDigest            `json:"unfinished,omitempty"` // finished first, before a new one
 			Subject    string                 `json:"subject"`
 			Articles   []syndicate.DigestItem `json:"articles"`
-			Readers    int                    `json:"readers"`
-			Problems   []string               `json:"problems"`
-			Skipped    []string               `json:"skipped_rows"`
-		}{Unfinished: v.open, Subject: pd.Message.Subject, Articles: pd.Digest.Articles, Readers: pd.Readers, Problems: []string{}, Skipped: []string{}}
+			// Corrections are the corrections and retractions it
+			// carries.
+			Corrections []syndicate.Notice `json:"corrections"`
+			Readers     int                `json:"readers"`
+			Problems    []string           `json:"problems"`
+			Skipped     []string           `json:"skipped_rows"`
+		}{Unfinished: v.open, Subject: pd.Message.Subject, Articles: pd.Digest.Articles, Corrections: pd.Digest.Notices, Readers: pd.Readers, Problems: []string{}, Skipped: []string{}}
 		if out.Articles == nil {
 			out.Articles = []syndicate.DigestItem{}
+		}
+		if out.Corrections == nil {
+			out.Corrections = []syndicate.Notice{}
 		}
 		for _, p := range problems {
 			out.Problems = append(out.Problems, p.Error())
@@ -729,11 +741,11 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 		if err := enc.Encode(out); err != nil {
 			return err
 		}
-	} else if len(pd.Digest.Articles) == 0 {
+	} else if pd.Digest.Empty() {
 		if v.open != nil {
 			fmt.Fprintf(a.env.Stdout, "Digest %d is unfinished: its %d reader(s) not yet mailed would get it (%d article(s)).\n", v.open.ID, v.open.Left, v.open.Articles)
 		}
-		fmt.Fprintln(a.env.Stdout, "No new articles since the last digest: no new digest would be sent.")
+		fmt.Fprintln(a.env.Stdout, "No new articles or corrections since the last digest: no new digest would be sent.")
 	} else {
 		if v.open != nil {
 			fmt.Fprintf(a.env.Stdout, "Digest %d is unfinished: first, its %d reader(s) not yet mailed would get it (%d article(s)); then:\n", v.open.ID, v.open.Left, v.open.Articles)
@@ -751,8 +763,21 @@ func (a *app) digestDryRun(ctx context.Context, asJSON bool, outDir string) erro
 		if n := pd.Digest.Omitted; n > 0 {
 			fmt.Fprintf(a.env.Stdout, "\nand %d more in one line (email.max_articles: %d)\n", n, a.cfg.Email.MaxArticles)
 		}
+		if len(pd.Digest.Notices) > 0 {
+			fmt.Fprintf(a.env.Stdout, "\nCorrections:\n")
+			for _, n := range pd.Digest.Notices {
+				if n.Kind == syndicate.NoticeRetraction {
+					fmt.Fprintf(a.env.Stdout, "* Retracted: %s\n", text.Terminal(n.Title))
+					continue
+				}
+				fmt.Fprintf(a.env.Stdout, "* %s: %s\n", text.Terminal(n.Title), text.Terminal(n.Text))
+				if n.URL != "" {
+					fmt.Fprintf(a.env.Stdout, "    %s\n", text.Terminal(n.URL))
+				}
+			}
+		}
 	}
-	if outDir != "" && len(pd.Digest.Articles) > 0 {
+	if outDir != "" && !pd.Digest.Empty() {
 		if err := writeDigestFiles(outDir, pd); err != nil {
 			return err
 		}
@@ -858,8 +883,8 @@ func (a *app) preview(ctx context.Context, args []string) error {
 		page.Problems = append(page.Problems, p.Error())
 	}
 	page.Digest = preview.Digest{Subject: pd.Message.Subject, HTML: pd.Message.HTML, Text: pd.Message.Text, Readers: pd.Readers, Articles: len(pd.Digest.Articles)}
-	if len(pd.Digest.Articles) == 0 {
-		page.Digest.Note = "No new articles since the last digest: no new digest would be sent."
+	if pd.Digest.Empty() {
+		page.Digest.Note = "No new articles or corrections since the last digest: no new digest would be sent."
 	}
 	if v.open != nil {
 		page.Digest.Note = strings.TrimSpace(fmt.Sprintf("Digest %d is unfinished: its %d reader(s) not yet mailed get it first. %s", v.open.ID, v.open.Left, page.Digest.Note))

@@ -102,15 +102,19 @@ func (a *app) sendDigest(ctx context.Context, st store.Store, retryFailed bool) 
 		a.metrics.Messages.WithLabelValues("failed").Add(float64(rep.Failed))
 	}
 	if rep.NothingNew {
-		fmt.Fprintln(a.env.Stdout, "no new articles since the last digest: nothing sent")
+		fmt.Fprintln(a.env.Stdout, "no new articles or corrections since the last digest: nothing sent")
 	}
 	for _, d := range rep.Digests {
 		resumed := ""
 		if d.Resumed {
 			resumed = " (unfinished, continued)"
 		}
-		fmt.Fprintf(a.env.Stdout, "digest %d%s: %d article(s), %d reader(s) to mail: %d sent, %d temporary failure(s), %d failed, %d left for a later run\n",
-			d.ID, resumed, d.Articles, d.Readers, d.Sent, d.Temporary, d.Failed, d.Pending)
+		corrections := ""
+		if d.Corrections > 0 {
+			corrections = fmt.Sprintf(", %d correction(s)", d.Corrections)
+		}
+		fmt.Fprintf(a.env.Stdout, "digest %d%s: %d article(s)%s, %d reader(s) to mail: %d sent, %d temporary failure(s), %d failed, %d left for a later run\n",
+			d.ID, resumed, d.Articles, corrections, d.Readers, d.Sent, d.Temporary, d.Failed, d.Pending)
 	}
 	if err != nil {
 		if errors.Is(err, job.ErrStopped) {

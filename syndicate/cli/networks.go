@@ -98,7 +98,7 @@ func (a *app) unauthorizedHint(network string) string {
 		return fmt.Sprintf("Try: check bluesky.handle and bluesky.app_password (%s:%d): an app password is made in Bluesky's Settings → Privacy and security → App passwords",
 			a.cfg.Path, max(1, a.cfg.Line("bluesky.app_password")))
 	}
-	return fmt.Sprintf("Try: check mastodon.access_token (%s:%d) and that the token has the scopes write:statuses write:media read:accounts",
+	return fmt.Sprintf("Try: check mastodon.access_token (%s:%d) and that the token has the scopes write:statuses write:media read:accounts read:statuses",
 		a.cfg.Path, max(1, a.cfg.Line("mastodon.access_token")))
 }
 

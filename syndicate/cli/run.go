@@ -292,11 +292,11 @@ func (a *app) digestDryTick(ctx context.Context) error {
 		return err
 	}
 	a.printProblems(v.set.Problems)
-	if len(pd.Digest.Articles) == 0 {
-		a.log.Info("dry run: this tick would send no digest (no new articles)")
+	if pd.Digest.Empty() {
+		a.log.Info("dry run: this tick would send no digest (no new articles or corrections)")
 		return nil
 	}
-	a.log.Info("dry run: this tick would mail the digest", "subject", pd.Message.Subject, "articles", len(pd.Digest.Articles), "readers", pd.Readers)
+	a.log.Info("dry run: this tick would mail the digest", "subject", pd.Message.Subject, "articles", len(pd.Digest.Articles), "corrections", len(pd.Digest.Notices), "readers", pd.Readers)
 	return nil
 }
 

@@ -30,7 +30,18 @@ type Digest struct {
 	// pointing at ArchiveURL, and they count as mailed.
 	Omitted    int
 	ArchiveURL string
+	// Notices are the corrections and retractions the digest carries
+	// (recorded with it when it was made), in the order they were made.
+	Notices []syndicate.Notice
 }
+
+// Empty reports whether the digest carries nothing: no article and no
+// correction or retraction. An empty digest is not sent.
+func (d Digest) Empty() bool { return len(d.Articles) == 0 && len(d.Notices) == 0 }
+
+// MaxNotices bounds the corrections and retractions one digest carries;
+// more wait for the next.
+const MaxNotices = 100
 
 // New makes a digest of the given articles (chosen by the caller: see
 // job.ForDigest), newest first, at most maxFull of them in full (0: all).
@@ -108,6 +119,44 @@ type Data struct {
 	ArchiveShort   string // ArchiveURL shortened for display
 	Reader         syndicate.Reader
 	UnsubscribeURL string
+	// Corrections are the corrections and retractions of articles sent
+	// before (see Correction); a digest may carry only these.
+	Corrections []Correction
+}
+
+// Correction is a correction or a retraction as the templates see it:
+// the article's title, its link (none for a retraction: the article is
+// withdrawn) and the correction's text, each one line without control
+// characters and bounded, as a notice is written by whoever edited the
+// article's file.
+type Correction struct {
+	Title     string
+	URL       string
+	Text      string // the correction ("" for a retraction)
+	Retracted bool
+}
+
+// MaxCorrectionLength bounds a correction's text in a digest (the front
+// matter allows 500 graphemes; the state is not trusted to).
+const MaxCorrectionLength = 1000
+
+func corrections(notices []syndicate.Notice) []Correction {
+	if len(notices) == 0 {
+		return nil
+	}
+	out := make([]Correction, 0, len(notices))
+	for _, n := range notices {
+		c := Correction{Title: text.Shorten(text.OneLine(n.Title), MaxTitleLength), Retracted: n.Kind == syndicate.NoticeRetraction}
+		if c.Title == "" {
+			c.Title = n.ArticleID
+		}
+		if !c.Retracted {
+			c.URL = text.OneLine(n.URL)
+			c.Text = text.Shorten(text.OneLine(n.Text), MaxCorrectionLength)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Article is an article as the templates see it: the recorded item and
@@ -219,13 +268,20 @@ func (r *Renderer) execute(d Digest, reader syndicate.Reader, unsubscribeURL str
 	data := Data{
 		ListName: r.list, Date: d.Date, Articles: articles(d.Articles), Count: len(d.Articles), More: max(0, len(d.Articles)+d.Omitted-1),
 		Omitted: d.Omitted, OmittedText: thousands(d.Omitted), ArchiveURL: d.ArchiveURL, ArchiveShort: text.ShortURL(d.ArchiveURL),
-		Reader: reader, UnsubscribeURL: unsubscribeURL,
+		Reader: reader, UnsubscribeURL: unsubscribeURL, Corrections: corrections(d.Notices),
 	}
 	if len(d.Articles) > 0 {
 		first := d.Articles[0]
 		pre := first.Title
 		if len(first.KeyPoints) > 0 && first.KeyPoints[0] != first.Title {
 			pre += " — " + first.KeyPoints[0]
+		}
+		data.Preheader = text.Shorten(pre, 140)
+	} else if len(data.Corrections) > 0 {
+		c := data.Corrections[0]
+		pre := "Retracted: " + c.Title
+		if !c.Retracted {
+			pre = "Correction: " + c.Title + " — " + c.Text
 		}
 		data.Preheader = text.Shorten(pre, 140)
 	}
@@ -236,7 +292,14 @@ func (r *Renderer) execute(d Digest, reader syndicate.Reader, unsubscribeURL str
 	defer func() { buf.Reset(); r.buffers.Put(buf) }()
 	buf.Reset()
 	if err := r.subject.Execute(buf, data); err != nil {
-		return Message{}, fmt.Errorf("email.subject template: %w", err)
+		if len(d.Articles) > 0 || len(data.Corrections) == 0 {
+			return Message{}, fmt.Errorf("email.subject template: %w", err)
+		}
+		// A digest of corrections alone has no first article, which
+		// many subjects name ({{(index .Articles 0).Title}}, as the
+		// default does): it is titled for what it carries instead.
+		buf.Reset()
+		buf.WriteString(r.list + ": " + CorrectionsSubject)
 	}
 	// A subject is one line: a template's newlines would break the header.
 	data.Subject = text.OneLine(buf.String())
@@ -251,6 +314,10 @@ func (r *Renderer) execute(d Digest, reader syndicate.Reader, unsubscribeURL str
 	}
 	return Message{Subject: data.Subject, HTML: html, Text: buf.String()}, nil
 }
+
+// CorrectionsSubject ends the subject of a digest of corrections alone
+// whose subject template cannot render without an article.
+const CorrectionsSubject = "Corrections"
 
 // thousands writes n with commas: 1975 → "1,975".
 func thousands(n int) string {

@@ -50,6 +50,22 @@ type IssueOptions struct {
 	Location       *time.Location
 }
 
+// NextIssue is the digest a send would make now: the articles it takes
+// (chosen by ForDigest), newest first, at most maxArticles in full, and
+// the corrections and retractions no digest carries yet (as the ledger's
+// PendingNotices reads them, at most digest.MaxNotices). The send and the
+// dry runs both make it here; a digest of corrections alone is sent (a
+// correction must reach the readers who got the story). It returns the
+// IDs of the articles beyond maxArticles.
+func NextIssue(fresh []*syndicate.Article, notices []syndicate.Notice, date time.Time, maxArticles int, pics digest.Pictures) (digest.Digest, []string) {
+	d, omitted := digest.New(fresh, date, maxArticles, pics)
+	if len(notices) > digest.MaxNotices {
+		notices = notices[:digest.MaxNotices]
+	}
+	d.Notices = notices
+	return d, omitted
+}
+
 // Assemble builds the assembly of digest id, created at created. secret
 // signs the unsubscribe tokens; nil makes tokens that unsubscribe nobody
 // (a dry run's output is shared and kept).

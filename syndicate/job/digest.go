@@ -19,8 +19,10 @@ type DigestLedger interface {
 	ArticleRecords(ctx context.Context, network string) (map[string]syndicate.ArticleRecord, error)
 	DigestedArticles(ctx context.Context) (map[string]bool, error)
 	OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error)
-	CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string) (syndicate.DigestRecord, bool, error)
+	CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string, notices []syndicate.Notice) (syndicate.DigestRecord, bool, error)
 	DigestItems(ctx context.Context, digestID int64) ([]syndicate.DigestItem, error)
+	PendingNotices(ctx context.Context, limit int) ([]syndicate.Notice, error)
+	DigestNotices(ctx context.Context, digestID int64) ([]syndicate.Notice, error)
 	ResetReaders(ctx context.Context, digestID int64) error
 	AddReaders(ctx context.Context, digestID int64, readers []syndicate.Reader) (int, error)
 	StartDigest(ctx context.Context, digestID int64) error
@@ -137,14 +139,16 @@ type DigestReport struct {
 
 // DigestRun is what a run did with one digest.
 type DigestRun struct {
-	ID        int64
-	Articles  int
-	Readers   int // readers left to mail when the run took the digest up
-	Sent      int
-	Temporary int
-	Failed    int
-	Pending   int  // readers left for a later run
-	Resumed   bool // the digest was unfinished: this run continued it
+	ID       int64
+	Articles int
+	// Corrections are the corrections and retractions it carries.
+	Corrections int
+	Readers     int // readers left to mail when the run took the digest up
+	Sent        int
+	Temporary   int
+	Failed      int
+	Pending     int  // readers left for a later run
+	Resumed     bool // the digest was unfinished: this run continued it
 }
 
 // SendDigest sends the pending digest. An unfinished digest is finished
@@ -239,17 +243,21 @@ func newDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article)
 	if err != nil {
 		return rec, false, false, err
 	}
+	notices, err := d.Ledger.PendingNotices(ctx, digest.MaxNotices)
+	if err != nil {
+		return rec, false, false, err
+	}
 	fresh := ForDigest(articles, records, done, d.Now(), d.Settle)
-	dg, omitted := digest.New(fresh, d.Now(), d.Options.MaxArticles, d.Options.Pictures)
-	if len(dg.Articles) == 0 {
+	dg, omitted := NextIssue(fresh, notices, d.Now(), d.Options.MaxArticles, d.Options.Pictures)
+	if dg.Empty() {
 		return rec, false, false, nil
 	}
-	rec, created, err = d.Ledger.CreateDigestFor(ctx, d.Slot, dg.Articles, omitted)
+	rec, created, err = d.Ledger.CreateDigestFor(ctx, d.Slot, dg.Articles, omitted, dg.Notices)
 	if err != nil {
 		return rec, false, false, err
 	}
 	if created {
-		d.Log.Info("new digest", "digest", rec.ID, "articles", len(dg.Articles), "omitted_beyond_max_articles", len(omitted), "slot", d.Slot)
+		d.Log.Info("new digest", "digest", rec.ID, "articles", len(dg.Articles), "omitted_beyond_max_articles", len(omitted), "corrections", len(dg.Notices), "slot", d.Slot)
 	} else {
 		d.Log.Info("the digest of this tick was made by another replica", "digest", rec.ID, "slot", d.Slot, "state", rec.State)
 	}
@@ -270,13 +278,17 @@ func sendFixed(ctx context.Context, d DigestDeps, rec syndicate.DigestRecord, se
 	if err != nil {
 		return run, nil, err
 	}
-	run.Articles = len(items)
+	notices, err := d.Ledger.DigestNotices(ctx, rec.ID)
+	if err != nil {
+		return run, nil, err
+	}
+	run.Articles, run.Corrections = len(items), len(notices)
 	if rec.State == syndicate.DigestPreparing {
 		if skipped, err = prepare(ctx, d, rec.ID); err != nil {
 			return run, skipped, err
 		}
 	}
-	as, err := Assemble(d.Options.Issue, d.Renderer, rec.ID, install, rec.CreatedAt, digest.Digest{Articles: items, Omitted: rec.Omitted}, secret)
+	as, err := Assemble(d.Options.Issue, d.Renderer, rec.ID, install, rec.CreatedAt, digest.Digest{Articles: items, Omitted: rec.Omitted, Notices: notices}, secret)
 	if err != nil {
 		return run, skipped, err
 	}

@@ -364,11 +364,19 @@ func (r *run) edit(ctx context.Context, a *syndicate.Article, old syndicate.Plan
 }
 
 // correctInstead turns a planned edit into correction replies (a post to
-// be removed, which cannot be edited, is deleted).
+// be removed, which cannot be edited, is deleted; one whose text is the
+// same but for its numbering gets none, as on Bluesky).
 func (r *run) correctInstead(ctx context.Context, a *syndicate.Article, old syndicate.PlannedPost, c syndicate.PlannedChange) error {
 	d := r.d
 	if c.Kind == syndicate.ChangeRemove {
 		return r.delete(ctx, a, old)
+	}
+	newText := thread.WithoutNumbering(c.Post.Text)
+	if newText == thread.WithoutNumbering(old.Text) {
+		// Its numbering alone changed (a point added or removed), or what
+		// a reply cannot say (a picture, a language): as on a network
+		// without edits, no reply; the post is recorded as it is now.
+		return d.Ledger.CorrectInstead(ctx, d.Outlet.Network(), a.ID, old.Index, nil)
 	}
 	lim, err := r.lim.get(ctx)
 	if err != nil {
@@ -378,7 +386,7 @@ func (r *run) correctInstead(ctx context.Context, a *syndicate.Article, old synd
 	opts.Limits = lim
 	now := d.Now()
 	var posts []syndicate.PlannedPost
-	for _, p := range thread.Correction(a, thread.WithoutNumbering(c.Post.Text), opts) {
+	for _, p := range thread.Correction(a, newText, opts) {
 		pp := planned(p, syndicate.PostCorrection, "")
 		d.Outlet.Plan(&pp, now)
 		posts = append(posts, pp)

@@ -386,3 +386,22 @@ func newRequest(method, url string) (*http.Request, error) {
 	}
 	return req, err
 }
+
+func TestEdit_ServerWithoutEditsIgnoresNumbering(t *testing.T) {
+	e := newPostEnv(t)
+	a := article("wind", epoch.Add(-time.Hour), "One.", "Two.")
+	e.post(t, a)
+	e.srv.Set(func(s *mastotest.Settings) { s.NoEdits = true })
+	// A point added: every post's numbering changes (1/3 → 1/4), and one
+	// text changes. Only that one is corrected; the point is appended.
+	b := edited(a, "One, changed.", "Two.", "Three.")
+	rep := e.post(t, b)
+	if rep.Edits != 0 || rep.Corrections != 1 || rep.Posts != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	want := []string{"Headline of wind\n\nhttps://news.example/wind\n\n1/3", "One.\n\n2/3", "Two.\n\n3/3", "Three.\n\n4/4", "Correction: One, changed."}
+	if got := e.chain(t); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("thread %q, want %q", got, want)
+	}
+	e.noRequest(t, b)
+}

@@ -270,7 +270,7 @@ func TestSendDigest_ADeadPreparerIsTakenOver(t *testing.T) {
 			ctx := context.Background()
 			// The dead replica made the slot's digest, claimed its
 			// preparation and added a reader list it never finished.
-			rec, _, err := stA.CreateDigestFor(ctx, "tick:x", []syndicate.DigestItem{{ID: "harbour", Title: "Headline of harbour"}}, nil)
+			rec, _, err := stA.CreateDigestFor(ctx, "tick:x", []syndicate.DigestItem{{ID: "harbour", Title: "Headline of harbour"}}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,8 +43,11 @@ var errSlotTaken = errors.New("slot taken")
 // digest. Creations take turns on the ID counter's row, and each checks,
 // in its turn, that none of its articles went into another digest
 // meanwhile: if one did, it writes nothing and returns
-// syndicate.ErrChanged (choose the articles again).
-func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string) (syndicate.DigestRecord, bool, error) {
+// syndicate.ErrChanged (choose the articles again). The notices (as
+// PendingNotices read them) are carried by the new digest, in the same
+// transaction and by the same rule: one another digest carried meanwhile
+// is ErrChanged too, so each is carried exactly once.
+func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string, notices []syndicate.Notice) (syndicate.DigestRecord, bool, error) {
 	var rec syndicate.DigestRecord
 	err := s.tx(ctx, func(t txn) error {
 		// The counter's row lock is the creators' turn: a second replica
@@ -97,6 +100,16 @@ func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate
 			if _, err := t.exec(ctx, `INSERT INTO digest_articles (digest_id, article_id, position, item) VALUES (?, ?, ?, ?)`,
 				id, it.ID, i, string(b)); err != nil {
 				return err
+			}
+		}
+		for _, n := range notices {
+			c, err := t.count(ctx, `UPDATE notices SET digest_id = ? WHERE article_id = ? AND kind = ? AND text = ? AND digest_id IS NULL`,
+				id, n.ArticleID, n.Kind, n.Text)
+			if err != nil {
+				return err
+			}
+			if c != 1 {
+				return fmt.Errorf("the %s of article %s is in a digest already: %w", n.Kind, n.ArticleID, syndicate.ErrChanged)
 			}
 		}
 		rec = syndicate.DigestRecord{ID: id, State: syndicate.DigestPreparing, Omitted: len(omitted)}

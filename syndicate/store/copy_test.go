@@ -55,7 +55,7 @@ func fill(t *testing.T, st store.Store) {
 	must(st.RecordFetch(ctx, "news", syndicate.FeedState{URL: "https://feed.example/rss", ETag: `"v1"`, FetchedAt: seen, AdoptedAt: seen},
 		[]*syndicate.Article{{ID: "news-a", Title: "Item", URL: "https://feed.example/a", Hash: "h", ModTime: seen, Source: "feed:news", KeyPoints: []string{"A point."}}},
 		[]*syndicate.Article{{ID: "news-old", Hash: "h"}}))
-	done, _, err := st.CreateDigestFor(ctx, "tick:2026-11-23T07:00:00Z", []syndicate.DigestItem{{ID: "wind", Title: "Wind", KeyPoints: []string{"One"}}}, []string{"extra"})
+	done, _, err := st.CreateDigestFor(ctx, "tick:2026-11-23T07:00:00Z", []syndicate.DigestItem{{ID: "wind", Title: "Wind", KeyPoints: []string{"One"}}}, []string{"extra"}, nil)
 	must(err)
 	_, err = st.AddReaders(ctx, done.ID, []syndicate.Reader{{Email: "Ada@example.org", Name: "Ada", Fields: map[string]string{"email": "Ada@example.org", "name": "Ada"}}, {Email: "bob@example.org"}})
 	must(err)
@@ -64,7 +64,7 @@ func fill(t *testing.T, st store.Store) {
 	must(err)
 	must(st.RecordOutcomes(ctx, done.ID, []syndicate.Outcome{{Key: list[0].Key, State: syndicate.DeliverySent, Reply: "250 ok"}, {Key: list[1].Key, State: syndicate.DeliveryFailed, Reply: "550 no"}}))
 	must(st.FinishDigest(ctx, done.ID))
-	sending, _, err := st.CreateDigestFor(ctx, "", []syndicate.DigestItem{{ID: "library", Title: "Library"}}, nil)
+	sending, _, err := st.CreateDigestFor(ctx, "", []syndicate.DigestItem{{ID: "library", Title: "Library"}}, nil, nil)
 	must(err)
 	_, err = st.AddReaders(ctx, sending.ID, []syndicate.Reader{{Email: "cy@example.org", Fields: map[string]string{"email": "cy@example.org"}}, {Email: "dee@example.org"}})
 	must(err)
@@ -211,12 +211,12 @@ func TestCopyToPostgres_EveryTable(t *testing.T) {
 		}
 	}
 	// IDs go on from the copied counter.
-	next, created, err := dst.CreateDigestFor(ctx, "", []syndicate.DigestItem{{ID: "new"}}, nil)
+	next, created, err := dst.CreateDigestFor(ctx, "", []syndicate.DigestItem{{ID: "new"}}, nil, nil)
 	if err != nil || !created || next.ID != 3 {
 		t.Errorf("the next digest = %+v, %v, %v; want #3", next, created, err)
 	}
 	// A slot the copy holds is taken.
-	if _, created, err := dst.CreateDigestFor(ctx, "tick:2026-11-23T07:00:00Z", []syndicate.DigestItem{{ID: "newer"}}, nil); err != nil || created {
+	if _, created, err := dst.CreateDigestFor(ctx, "tick:2026-11-23T07:00:00Z", []syndicate.DigestItem{{ID: "newer"}}, nil, nil); err != nil || created {
 		t.Errorf("the copied slot is free: %v, %v", created, err)
 	}
 

@@ -71,8 +71,41 @@ func digestWhat(id int64, column string) string {
 // StartDigest marks it ready to send. It is CreateDigestFor with no slot
 // (see claims.go).
 func (s *DB) CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error) {
-	rec, _, err := s.CreateDigestFor(ctx, "", items, omitted)
+	rec, _, err := s.CreateDigestFor(ctx, "", items, omitted, nil)
 	return rec.ID, err
+}
+
+// PendingNotices returns up to limit corrections and retractions no
+// digest carries yet (the next digest's), oldest first.
+func (s *DB) PendingNotices(ctx context.Context, limit int) ([]syndicate.Notice, error) {
+	return s.notices(ctx, `digest_id IS NULL ORDER BY at, article_id, kind, text LIMIT ?`, limit)
+}
+
+// DigestNotices returns the corrections and retractions a digest
+// carries, in the order they were made.
+func (s *DB) DigestNotices(ctx context.Context, digestID int64) ([]syndicate.Notice, error) {
+	return s.notices(ctx, `digest_id = ? ORDER BY at, article_id, kind, text`, digestID)
+}
+
+func (s *DB) notices(ctx context.Context, where string, arg any) ([]syndicate.Notice, error) {
+	rows, err := s.query(ctx, `SELECT article_id, kind, text, title, url, at FROM notices WHERE `+where, arg)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer rows.Close()
+	var out []syndicate.Notice
+	for rows.Next() {
+		var n syndicate.Notice
+		var at string
+		if err := rows.Scan(&n.ArticleID, &n.Kind, &n.Text, &n.Title, &n.URL, &at); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		if n.At, err = parseTime("notice of "+n.ArticleID+" at", at); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // DigestItems returns a digest's fixed articles in order.

@@ -116,6 +116,12 @@ type Store interface {
 	CreateDigest(ctx context.Context, items []syndicate.DigestItem, omitted []string) (int64, error)
 	// DigestItems returns a digest's fixed articles in order.
 	DigestItems(ctx context.Context, digestID int64) ([]syndicate.DigestItem, error)
+	// PendingNotices returns up to limit corrections and retractions
+	// (recorded by PlanEdit) that no digest carries yet, oldest first.
+	PendingNotices(ctx context.Context, limit int) ([]syndicate.Notice, error)
+	// DigestNotices returns the corrections and retractions a digest
+	// carries, oldest first.
+	DigestNotices(ctx context.Context, digestID int64) ([]syndicate.Notice, error)
 	// ResetReaders drops the readers of a digest still being prepared (an
 	// interrupted preparation starts over).
 	ResetReaders(ctx context.Context, digestID int64) error
@@ -156,7 +162,10 @@ type Store interface {
 	// that one, created false. An empty slot always makes a new digest.
 	// When an article went into another digest meanwhile it writes
 	// nothing and returns syndicate.ErrChanged.
-	CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string) (rec syndicate.DigestRecord, created bool, err error)
+	// notices are the corrections and retractions it carries (from
+	// PendingNotices), marked carried in the same transaction; one that
+	// another digest carried meanwhile is syndicate.ErrChanged too.
+	CreateDigestFor(ctx context.Context, slot string, items []syndicate.DigestItem, omitted []string, notices []syndicate.Notice) (rec syndicate.DigestRecord, created bool, err error)
 	// ClaimPreparation gives owner the preparation of a digest's reader
 	// list for lease unless another owner holds it (calling again
 	// renews); it returns whether owner holds it and the digest's state.

@@ -499,7 +499,7 @@ func TestOpenReadOnly_NeverWrites(t *testing.T) {
 		{"RetryFailed", second(ro.RetryFailed(ctx, 1))},
 		{"RememberServer", ro.RememberServer(ctx, "s", syndicate.ServerInfo{})},
 		{"Unsubscribe", ro.Unsubscribe(ctx, "a@example.org")},
-		{"CreateDigestFor", third(ro.CreateDigestFor(ctx, "tick:x", nil, nil))},
+		{"CreateDigestFor", third(ro.CreateDigestFor(ctx, "tick:x", nil, nil, nil))},
 		{"ClaimPreparation", third(ro.ClaimPreparation(ctx, 1, "a", time.Minute))},
 		{"ClaimDeliveries", second(ro.ClaimDeliveries(ctx, 1, "a", "", 3, 10, time.Minute))},
 		{"RenewClaims", second(ro.RenewClaims(ctx, 1, "a", time.Minute))},

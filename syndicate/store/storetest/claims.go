@@ -20,7 +20,7 @@ import (
 const lease = 2 * time.Minute
 
 func testSlotOnce(t *testing.T, e *env) {
-	rec, created, err := e.st.CreateDigestFor(e.ctx, "tick:2026-11-30T07:00:00Z", items("wind", "library"), []string{"extra"})
+	rec, created, err := e.st.CreateDigestFor(e.ctx, "tick:2026-11-30T07:00:00Z", items("wind", "library"), []string{"extra"}, nil)
 	ok(t, err)
 	if !created || rec.ID <= 0 || rec.State != syndicate.DigestPreparing || rec.Omitted != 1 {
 		t.Fatalf("first CreateDigestFor = %+v, %v; want a new digest preparing", rec, created)
@@ -32,7 +32,7 @@ func testSlotOnce(t *testing.T, e *env) {
 	// The same slot again (another replica's tick), with other articles:
 	// the slot's digest, unchanged.
 	e.clock.Advance(time.Second)
-	again, created, err := e.st.CreateDigestFor(e.ctx, "tick:2026-11-30T07:00:00Z", items("auction"), nil)
+	again, created, err := e.st.CreateDigestFor(e.ctx, "tick:2026-11-30T07:00:00Z", items("auction"), nil, nil)
 	ok(t, err)
 	if created || again.ID != rec.ID || again.State != syndicate.DigestDone {
 		t.Errorf("CreateDigestFor of a taken slot = %+v, %v; want digest %d, done, not created", again, created, rec.ID)
@@ -48,14 +48,14 @@ func testSlotOnce(t *testing.T, e *env) {
 	}
 
 	// Another slot, and runs by hand (no slot), make digests of their own.
-	next, created, err := e.st.CreateDigestFor(e.ctx, "tick:2026-12-07T07:00:00Z", items("auction"), nil)
+	next, created, err := e.st.CreateDigestFor(e.ctx, "tick:2026-12-07T07:00:00Z", items("auction"), nil, nil)
 	ok(t, err)
 	if !created || next.ID <= rec.ID {
 		t.Errorf("next slot = %+v, %v", next, created)
 	}
-	a, createdA, err := e.st.CreateDigestFor(e.ctx, "", items("a"), nil)
+	a, createdA, err := e.st.CreateDigestFor(e.ctx, "", items("a"), nil, nil)
 	ok(t, err)
-	b, createdB, err := e.st.CreateDigestFor(e.ctx, "", items("b"), nil)
+	b, createdB, err := e.st.CreateDigestFor(e.ctx, "", items("b"), nil, nil)
 	ok(t, err)
 	if !createdA || !createdB || a.ID == b.ID || a.ID <= next.ID {
 		t.Errorf("runs by hand = %d (%v), %d (%v); want two new digests", a.ID, createdA, b.ID, createdB)
@@ -63,7 +63,7 @@ func testSlotOnce(t *testing.T, e *env) {
 }
 
 func testArticleTakenMeanwhile(t *testing.T, e *env) {
-	first, _, err := e.st.CreateDigestFor(e.ctx, "", items("wind"), []string{"extra"})
+	first, _, err := e.st.CreateDigestFor(e.ctx, "", items("wind"), []string{"extra"}, nil)
 	ok(t, err)
 	// Another replica chose its articles before the first digest was
 	// made: both of its choices are stale.
@@ -75,7 +75,7 @@ func testArticleTakenMeanwhile(t *testing.T, e *env) {
 		{"an item", items("library", "wind"), nil},
 		{"an omitted article", items("library"), []string{"extra"}},
 	} {
-		rec, created, err := e.st.CreateDigestFor(e.ctx, "tick:x", c.items, c.omitted)
+		rec, created, err := e.st.CreateDigestFor(e.ctx, "tick:x", c.items, c.omitted, nil)
 		if !errors.Is(err, syndicate.ErrChanged) || created {
 			t.Errorf("%s taken: CreateDigestFor = %+v, %v, %v; want syndicate.ErrChanged", c.name, rec, created, err)
 		}
@@ -86,7 +86,7 @@ func testArticleTakenMeanwhile(t *testing.T, e *env) {
 		t.Errorf("Digests = %+v; want only the first", list)
 	}
 	// The slot is still free, and IDs go on from the last one made.
-	rec, created, err := e.st.CreateDigestFor(e.ctx, "tick:x", items("library"), nil)
+	rec, created, err := e.st.CreateDigestFor(e.ctx, "tick:x", items("library"), nil, nil)
 	ok(t, err)
 	if !created || rec.ID <= first.ID {
 		t.Errorf("CreateDigestFor after the refusals = %+v, %v", rec, created)
@@ -111,7 +111,7 @@ func testConcurrentCreators(t *testing.T, e *env) {
 
 	// Every replica's tick at once, each with the articles it found.
 	recs, created, errs := run(func(int) (syndicate.DigestRecord, bool, error) {
-		return e.st.CreateDigestFor(e.ctx, "tick:monday", items("wind", "library"), nil)
+		return e.st.CreateDigestFor(e.ctx, "tick:monday", items("wind", "library"), nil, nil)
 	})
 	made := 0
 	for i := range n {
@@ -129,7 +129,7 @@ func testConcurrentCreators(t *testing.T, e *env) {
 
 	// Runs by hand at once with different articles: each its own ID.
 	recs, _, errs = run(func(i int) (syndicate.DigestRecord, bool, error) {
-		return e.st.CreateDigestFor(e.ctx, "", items(fmt.Sprintf("own-%d", i)), nil)
+		return e.st.CreateDigestFor(e.ctx, "", items(fmt.Sprintf("own-%d", i)), nil, nil)
 	})
 	ids := map[int64]bool{recs[0].ID: true}
 	for i := range n {
@@ -142,7 +142,7 @@ func testConcurrentCreators(t *testing.T, e *env) {
 
 	// Runs by hand at once with the same article: one digest has it.
 	_, created, errs = run(func(int) (syndicate.DigestRecord, bool, error) {
-		return e.st.CreateDigestFor(e.ctx, "", items("shared"), nil)
+		return e.st.CreateDigestFor(e.ctx, "", items("shared"), nil, nil)
 	})
 	made = 0
 	for i := range n {

@@ -89,6 +89,9 @@ var tests = []struct {
 	{"CorrectInstead", testCorrectInstead},
 	{"Retraction", testRetraction},
 	{"UpdateHash", testUpdateHash},
+	// What the next digest says of them (notices.go).
+	{"Notices_CarriedOnceByADigest", testNoticesCarriedOnce},
+	{"Notices_ConcurrentCreators", testNoticesConcurrentCreators},
 	// Replicas sharing one state (claims.go).
 	{"CreateDigestFor_OncePerSlot", testSlotOnce},
 	{"CreateDigestFor_ArticleTakenMeanwhile", testArticleTakenMeanwhile},
