@@ -23,7 +23,7 @@ if [ ! -x "$pf/usr/sbin/smtp-sink" ]; then
 fi
 export LD_LIBRARY_PATH="$pf/usr/lib/postfix"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$pf/usr/sbin/smtp-sink" -c -u "$(id -un)" 127.0.0.1:"$port" 256 &
+"$pf/usr/sbin/smtp-sink" -u "$(id -un)" 127.0.0.1:"$port" 256 &
 sink=$!
 trap 'kill $sink 2>/dev/null || true' EXIT
 sleep 0.5

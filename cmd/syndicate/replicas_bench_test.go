@@ -73,7 +73,9 @@ func BenchmarkReplicas_Digest(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, "subscribers.csv"), []byte(csv.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	// articles_settle 0: the files were copied a moment ago.
 	cfg := fmt.Sprintf(`articles_dir: articles
+articles_settle: 0s
 base_url: https://news.example.org/articles/
 state: ${DATABASE_URL}
 email:
@@ -125,9 +127,16 @@ func digestOnce(b *testing.B, dir, dsn string, n int) time.Duration {
 		}
 		ps = append(ps, proc{cmd, log})
 	}
+	waitFor := 10 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("SYNDICATE_BENCH_WAIT")); err == nil {
+		waitFor = d
+	}
 	wait := func(what string, cond func() bool) {
-		for deadline := time.Now().Add(10 * time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(waitFor); !cond(); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
+				for i, p := range ps {
+					b.Logf("replica %d's log:\n%s", i+1, p.log)
+				}
 				b.Fatalf("timed out waiting for %s", what)
 			}
 		}
