@@ -4,7 +4,8 @@
 #
 #   bench/replicas.sh [readers] [rounds]
 #
-# Defaults: 10000 readers, 3 rounds each. Mails through Postfix's smtp-sink
+# Defaults: 10000 readers, 3 rounds each. The reference is the same digest
+# from one daemon on a SQLite state. Mails through Postfix's smtp-sink
 # (unpacked from Debian's package as bench/digest-load.sh does; nothing is
 # installed) and prints msg/s for one replica and for two, the time from
 # the signal to "digest done" (the reader list's preparation included), and
@@ -31,9 +32,11 @@ cd "$root"
 SYNDICATE_BENCH_SINK=127.0.0.1:$port SYNDICATE_BENCH_READERS=$readers \
   go test -run='^$' -bench='Replicas_Digest' -benchtime="${rounds}x" -timeout=60m ./cmd/syndicate/ | tee "$out/replicas.txt"
 awk '
+  /\/sqlite/ { for (i = 1; i <= NF; i++) if ($(i+1) == "msg/s") lite = $i }
   /replicas=1/ { for (i = 1; i <= NF; i++) if ($(i+1) == "msg/s") one = $i }
   /replicas=2/ { for (i = 1; i <= NF; i++) if ($(i+1) == "msg/s") two = $i }
   END {
     if (one == "" || two == "") { print "no figures: see above"; exit 1 }
-    printf "one replica: %.0f msg/s; two replicas: %.0f msg/s; ratio two/one: %.2f\n", one, two, two / one
+    printf "SQLite, one daemon: %.0f msg/s (the reference)\n", lite
+    printf "PostgreSQL, one replica: %.0f msg/s (%.2f of SQLite); two replicas: %.0f msg/s (%.2f of one)\n", one, one / lite, two, two / one
   }' "$out/replicas.txt"

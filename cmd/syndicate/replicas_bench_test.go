@@ -16,8 +16,8 @@ import (
 )
 
 // BenchmarkReplicas_Digest mails one digest to 10,000 readers from one
-// `syndicate run` replica, then from two sharing it, on one PostgreSQL
-// database, and reports msg/s from the signal to the digest done (the
+// `syndicate run` on a SQLite state (the reference), then from one replica
+// and from two sharing it on one PostgreSQL database, and reports msg/s from the signal to the digest done (the
 // reader list's preparation included). bench/replicas.sh runs it against
 // Postfix's smtp-sink (SYNDICATE_BENCH_SINK=host:port) and prints the two
 // against each other; without a sink it uses an in-process one.
@@ -89,6 +89,16 @@ schedule: {post: "", digest: %s}
 		b.Fatal(err)
 	}
 
+	// The reference: the same digest from one daemon on a SQLite state
+	// (the value of state: is a path there).
+	b.Run("sqlite", func(b *testing.B) {
+		var took time.Duration
+		for i := 0; i < b.N; i++ {
+			took += digestOnce(b, dir, filepath.Join(b.TempDir(), "state.db"), 1)
+		}
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(float64(readers*b.N)/took.Seconds(), "msg/s")
+	})
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			var took time.Duration
