@@ -334,7 +334,7 @@ func (a *app) pendingThreads(v view, all bool) ([]networkThreads, []error, error
 				if nt.plan.States[art.ID] == job.Retracting {
 					te := threadEdit{Article: art, Kind: "retract"}
 					for i, p := range posts {
-						if p.DeletedAt.IsZero() && (p.StatusID != "" || !p.AttemptedAt.IsZero()) {
+						if job.Standing(p) { // (what the post job deletes)
 							te.Changes = append(te.Changes, job.Change{Kind: job.ChangeDelete, Position: i, Before: p})
 						}
 					}

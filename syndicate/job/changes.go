@@ -50,11 +50,18 @@ func CanEdit(network string) bool { return network == syndicate.NetworkMastodon 
 func ThreadPosts(posts []syndicate.PlannedPost) []syndicate.PlannedPost {
 	var out []syndicate.PlannedPost
 	for _, p := range posts {
-		if kindOf(p) == syndicate.PostThread && p.DeletedAt.IsZero() && (p.StatusID != "" || !p.AttemptedAt.IsZero()) {
+		if kindOf(p) == syndicate.PostThread && Standing(p) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// Standing reports a post that is on the server, or may be: made or in
+// doubt, and not deleted. It is what a comparison and a retraction see of
+// a thread made.
+func Standing(p syndicate.PlannedPost) bool {
+	return p.DeletedAt.IsZero() && (p.StatusID != "" || !p.AttemptedAt.IsZero())
 }
 
 func kindOf(p syndicate.PlannedPost) string {
@@ -99,7 +106,7 @@ func Changes(a *syndicate.Article, posts []syndicate.PlannedPost, t syndicate.Th
 		o := old[i]
 		follows := false
 		for _, q := range posts {
-			if q.Index > o.Index && q.DeletedAt.IsZero() && !deleted[q.Index] && (q.StatusID != "" || !q.AttemptedAt.IsZero()) {
+			if q.Index > o.Index && !deleted[q.Index] && Standing(q) {
 				follows = true
 				break
 			}

@@ -293,12 +293,9 @@ func (r *run) apply(ctx context.Context, a *syndicate.Article, all bool) (int, e
 		if err != nil {
 			return n, err
 		}
-		st, err := sendOnce(ctx, d, a, p, prev, root, lim, r.rep)
+		st, err := makePost(ctx, d, a, p, prev, root, lim, r.rep)
 		if err != nil {
 			return n, err
-		}
-		if err := d.Ledger.RecordPost(context.WithoutCancel(ctx), network, a.ID, p.Index, st); err != nil {
-			return n, fmt.Errorf("recording post %d (status %s): %w", p.Index+1, st.ID, err)
 		}
 		n++
 		prev = syndicate.Ref{ID: st.ID, CID: st.CID}
@@ -445,7 +442,7 @@ func (r *run) retractArticle(ctx context.Context, a *syndicate.Article, rec synd
 					p.StatusID, p.CID = st.ID, st.CID
 				}
 			}
-			if p.StatusID != "" || !p.AttemptedAt.IsZero() {
+			if Standing(p) {
 				plan.Changes = append(plan.Changes, syndicate.PlannedChange{Index: p.Index, Kind: syndicate.ChangeDelete})
 			}
 			if p.StatusID != "" {

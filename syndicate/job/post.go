@@ -277,12 +277,9 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 		if ctx.Err() != nil {
 			return made, ErrStopped
 		}
-		st, err := sendOnce(ctx, d, a, p, prev, root, lim, rep)
+		st, err := makePost(ctx, d, a, p, prev, root, lim, rep)
 		if err != nil {
 			return made, err
-		}
-		if err := d.Ledger.RecordPost(context.WithoutCancel(ctx), network, a.ID, p.Index, st); err != nil {
-			return made, fmt.Errorf("recording post %d (status %s): %w", p.Index+1, st.ID, err)
 		}
 		made++
 		prev = syndicate.Ref{ID: st.ID, CID: st.CID}
@@ -303,6 +300,20 @@ func postArticle(ctx context.Context, d PostDeps, a *syndicate.Article, opts thr
 // post is first looked for (FindPosted), and the resend carries the same
 // idempotency key (and, on Bluesky, is the same record under the same
 // key, which cannot be written twice).
+// makePost sends one planned post and records it: the one way a post of a
+// thread is made, for new threads and for the replies a change appends.
+func makePost(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev, root syndicate.Ref, lim syndicate.Limits, rep *PostReport) (syndicate.Status, error) {
+	st, err := sendOnce(ctx, d, a, p, prev, root, lim, rep)
+	if err != nil {
+		return st, err
+	}
+	// Recorded even after a stop: the post exists.
+	if err := d.Ledger.RecordPost(context.WithoutCancel(ctx), d.Outlet.Network(), a.ID, p.Index, st); err != nil {
+		return st, fmt.Errorf("recording post %d (status %s): %w", p.Index+1, st.ID, err)
+	}
+	return st, nil
+}
+
 func sendOnce(ctx context.Context, d PostDeps, a *syndicate.Article, p syndicate.PlannedPost, prev, root syndicate.Ref, lim syndicate.Limits, rep *PostReport) (syndicate.Status, error) {
 	network := d.Outlet.Network()
 	// The post in hand may finish after a SIGTERM, within the grace time.

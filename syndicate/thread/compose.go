@@ -53,6 +53,31 @@ type HeadData struct {
 	Article  *syndicate.Article
 }
 
+// postRules are what every post of an article's thread shares, the head,
+// the key points and the corrections alike.
+type postRules struct {
+	lim        syndicate.Limits
+	cw, prefix string // the content warning: in its field, or opening the text
+	counting   Counting
+	lang       string
+}
+
+func rulesFor(a *syndicate.Article, opts Options) postRules {
+	r := postRules{lim: opts.Limits, cw: a.ContentWarning, lang: a.Lang}
+	if r.lim.URLLength <= 0 {
+		r.lim.URLLength = syndicate.DefaultLimits().URLLength
+	}
+	if opts.ContentWarningInText && r.cw != "" {
+		// The warning opens every post, as its first paragraph.
+		r.cw, r.prefix = "", "CW: "+r.cw+"\n\n"
+	}
+	r.counting = Counting(r.lim.Counting)
+	if r.lang == "" {
+		r.lang = opts.Language
+	}
+	return r
+}
+
 // Compose builds the thread of an article: the head post, then one reply
 // per key point, split where a point is longer than a post, numbered i/N
 // once the splitting is done.
@@ -60,16 +85,8 @@ type HeadData struct {
 // A feed's item has its mentions defanged (see Defang).
 func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	a = defanged(a)
-	lim := opts.Limits
-	if lim.URLLength <= 0 {
-		lim.URLLength = syndicate.DefaultLimits().URLLength
-	}
-	cw, prefix := a.ContentWarning, ""
-	if opts.ContentWarningInText && cw != "" {
-		// The warning opens every post, as its first paragraph.
-		cw, prefix = "", "CW: "+cw+"\n\n"
-	}
-	counting := Counting(lim.Counting)
+	r := rulesFor(a, opts)
+	lim, cw, prefix, counting, lang := r.lim, r.cw, r.prefix, r.counting, r.lang
 	if cwLen := counting.Length("", cw+prefix, lim.URLLength); cwLen > lim.MaxCharacters/2 {
 		return syndicate.Thread{}, fmt.Errorf("article %s: content warning is %d characters, too long for posts of %d", a.ID, cwLen, lim.MaxCharacters)
 	}
@@ -125,10 +142,6 @@ func Compose(a *syndicate.Article, opts Options) (syndicate.Thread, error) {
 	head, err := renderHead(a, opts, lim, length, func(s string) bool { return withSuffix(s, suffix(1)) <= lim.MaxCharacters })
 	if err != nil {
 		return syndicate.Thread{}, err
-	}
-	lang := a.Lang
-	if lang == "" {
-		lang = opts.Language
 	}
 	t := syndicate.Thread{ArticleID: a.ID, Source: a.Source, Title: a.Title, URL: a.URL}
 	add := func(text, visibility string) {

@@ -30,20 +30,9 @@ func Correction(a *syndicate.Article, text string, opts Options) []syndicate.Pos
 	if a.FromFeed() {
 		text = Defang(text)
 	}
-	lim := opts.Limits
-	if lim.URLLength <= 0 {
-		lim.URLLength = syndicate.DefaultLimits().URLLength
-	}
-	cw, prefix := a.ContentWarning, ""
-	if opts.ContentWarningInText && cw != "" {
-		cw, prefix = "", "CW: "+cw+"\n\n"
-	}
-	counting := Counting(lim.Counting)
+	r := rulesFor(a, opts)
+	lim, cw, prefix, counting, lang := r.lim, r.cw, r.prefix, r.counting, r.lang
 	length := func(s string) int { return counting.Length(cw, prefix+s, lim.URLLength) }
-	lang := a.Lang
-	if lang == "" {
-		lang = opts.Language
-	}
 	body := CorrectionPrefix + strings.TrimSpace(text)
 	var out []syndicate.Post
 	for _, part := range Split(body, func(s string) bool { return length(s) <= lim.MaxCharacters }) {
