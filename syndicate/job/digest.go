@@ -187,7 +187,7 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 		return rep, err
 	}
 	install := InstallID(idSecret)
-	conflicts := 0
+	conflicts, lookedAgain := 0, false
 	for round := 0; round < 2; round++ {
 		rec, open, err := d.Ledger.OpenDigest(ctx)
 		if err != nil {
@@ -202,6 +202,14 @@ func SendDigest(ctx context.Context, d DigestDeps, articles []*syndicate.Article
 				// meanwhile: look again (it may be open, to share).
 				d.Log.Info("another replica made a digest meanwhile: looking again", "err", err)
 				conflicts++
+				round--
+				continue
+			}
+			if err == nil && !ok && !lookedAgain {
+				// Nothing new: another replica may have made this tick's
+				// digest of it since OpenDigest looked. Look once more, to
+				// take a share of it.
+				lookedAgain = true
 				round--
 				continue
 			}

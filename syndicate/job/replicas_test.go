@@ -55,14 +55,25 @@ func twoHandles(t *testing.T, backend string, now func() time.Time) (store.Store
 var backends = []string{"sqlite", "postgres"}
 
 // gate is a Mailer that sends through next, but holds message number
-// holdAt (from 0) until open is closed (nil: none), and after stopAfter
-// messages (0: never) takes no more: it hangs, as a replica that died
-// with those readers claimed.
+// holdAt (from 0, counted over all the run's passes) until open is closed
+// (nil: none), and after stopAfter messages (0: never) takes no more: it
+// hangs, as a replica that died with those readers claimed.
 type gate struct {
 	next      job.Mailer
 	holdAt    int
 	open      chan struct{}
 	stopAfter int
+
+	mu sync.Mutex
+	n  int // messages taken so far
+}
+
+// take counts a message and returns its number.
+func (g *gate) take() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	return g.n - 1
 }
 
 func (g *gate) Send(ctx context.Context, jobs <-chan mail.Job, outcomes chan<- syndicate.Outcome) error {
@@ -78,8 +89,8 @@ func (g *gate) Send(ctx context.Context, jobs <-chan mail.Job, outcomes chan<- s
 }
 
 func (g *gate) feed(ctx context.Context, jobs <-chan mail.Job, in chan<- mail.Job) error {
-	n := 0
 	for j := range jobs {
+		n := g.take()
 		if n == g.holdAt && g.open != nil {
 			select {
 			case <-g.open:
@@ -91,7 +102,6 @@ func (g *gate) feed(ctx context.Context, jobs <-chan mail.Job, in chan<- mail.Jo
 			<-ctx.Done() // dead: nothing more is sent, nothing recorded
 			return ctx.Err()
 		}
-		n++
 		select {
 		case in <- j:
 		case <-ctx.Done():
@@ -313,5 +323,63 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lateOpen is a state on which another replica makes the slot's digest
+// just after this replica's first look for an open one.
+type lateOpen struct {
+	store.Store
+	once   sync.Once
+	before func()
+}
+
+func (l *lateOpen) OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error) {
+	rec, open, err := l.Store.OpenDigest(ctx)
+	l.once.Do(l.before)
+	return rec, open, err
+}
+
+// A replica that looked for an open digest just before another made the
+// tick's digest finds nothing new (the articles are in that digest now):
+// it looks once more and takes its share, instead of leaving the other
+// to mail every reader alone.
+func TestSendDigest_ADigestMadeMeanwhileIsShared(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newDigestEnv(t, 12)
+			clock := storetest.NewClock(epoch)
+			stA, stB := twoHandles(t, backend, clock.Now)
+			ctx := context.Background()
+			const slot = "tick:2026-11-02T07:00:00Z"
+			// The other replica makes the digest, prepares its reader list
+			// and stops there (it mails nothing in this test).
+			other := func() {
+				rec, created, err := stB.CreateDigestFor(ctx, slot, []syndicate.DigestItem{{ID: "harbour", Title: "Headline of harbour"}}, nil, nil)
+				if err != nil || !created {
+					t.Errorf("the other replica's digest: %v, created %v", err, created)
+					return
+				}
+				var readers []syndicate.Reader
+				for _, r := range e.readers {
+					readers = append(readers, syndicate.Reader{Email: r, Fields: map[string]string{"email": r}})
+				}
+				if _, err := stB.AddReaders(ctx, rec.ID, readers); err != nil {
+					t.Error(err)
+				}
+				if err := stB.StartDigest(ctx, rec.ID); err != nil {
+					t.Error(err)
+				}
+			}
+			a := e.d
+			a.Ledger, a.Owner, a.Now, a.Slot, a.Poll = &lateOpen{Store: stA, before: other}, "replica-a", clock.Now, slot, 5*time.Millisecond
+			rep, err := job.SendDigest(ctx, a, []*syndicate.Article{article("harbour", epoch.Add(-time.Hour), "The library reopens.")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.NothingNew || rep.Sent != 12 || len(rep.Digests) != 1 {
+				t.Errorf("report %+v; want the other replica's digest shared: 12 sent", rep)
+			}
+		})
 	}
 }
