@@ -34,9 +34,14 @@ func (c *Config) StateName() string {
 	return redactDSN(c.State)
 }
 
+// secretParams are the URL parameters pgx reads a secret from: the
+// password, and sslpassword, the passphrase of the client's TLS key
+// (sslkey).
+var secretParams = []string{"password", "sslpassword"}
+
 // redactDSN is a PostgreSQL URL without the password, in the user part
-// or in a password= parameter; one that does not parse is shown as its
-// scheme only.
+// or in a password= or sslpassword= parameter; one that does not parse is
+// shown as its scheme only.
 func redactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -48,9 +53,14 @@ func redactDSN(dsn string) string {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
 		}
 	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
+	q, hidden := u.Query(), false
+	for _, k := range secretParams {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+			hidden = true
+		}
+	}
+	if hidden {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()

@@ -22,6 +22,9 @@ func TestState_PostgresOrSQLite(t *testing.T) {
 			"postgres://bot:s3cret-PW@db/news?sslmode=require", "postgres://bot:xxxxx@db/news?sslmode=require"},
 		{"a password parameter, hidden", "state: postgres://bot@db/news?password=s3cret-PW\n", nil, true,
 			"postgres://bot@db/news?password=s3cret-PW", "postgres://bot@db/news?password=xxxxx"},
+		// pgx reads sslpassword as the password of the client's TLS key.
+		{"an sslpassword parameter, hidden", "state: postgres://bot@db/news?sslmode=verify-full&sslkey=/k.pem&sslpassword=s3cret-PW\n", nil, true,
+			"postgres://bot@db/news?sslmode=verify-full&sslkey=/k.pem&sslpassword=s3cret-PW", "postgres://bot@db/news?sslkey=%2Fk.pem&sslmode=verify-full&sslpassword=xxxxx"},
 		{"from the environment", "state: ${DATABASE_URL}\n", map[string]string{"DATABASE_URL": "postgres://bot:s3cret-PW@db/news"}, true,
 			"postgres://bot:s3cret-PW@db/news", "postgres://bot:xxxxx@db/news"},
 	} {
