@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// ATTACK: whoever sets ${DATABASE_URL} puts terminal escapes in the user
+// or database name (percent-encoded, so the URL parses). pgx's connection
+// error names both as they are, and the error went to the terminal raw:
+// it could recolour, move the cursor or rewrite what the operator reads.
+// The password never shows; nor may an escape.
+func TestAttack_StateErrorEscapesReachTheTerminal(t *testing.T) {
+	e := newEnv(t, "mastodon:\n  server: https://mastodon.example\n  access_token: ${MASTODON_ACCESS_TOKEN}\n", "city-budget-vote.txt")
+	e.write("config.yaml", strings.Replace(readFile(t, e.path("config.yaml")), "state: state/syndicate.db", "state: ${DATABASE_URL}", 1))
+	// Port 1 on this machine refuses at once: the error is pgx's own.
+	e.vars = append(e.vars, "DATABASE_URL=postgres://bot%1b%5b2J%1b%5b31m:s3cret-DB-PW@127.0.0.1:1/news%e2%80%aeevil%0d?sslmode=disable&connect_timeout=5")
+	// migrate --to takes the URL from its flag, with the state on SQLite.
+	m := newEnv(t, "mastodon:\n  server: https://mastodon.example\n  access_token: ${MASTODON_ACCESS_TOKEN}\n", "city-budget-vote.txt")
+	if r := m.run("post", "--mark-posted"); r.code != 0 {
+		t.Fatalf("post --mark-posted: %s", r)
+	}
+	for _, args := range [][]string{{"check"}, {"status"}, {"post"}, {"migrate", "--to", "postgres://x%1b%5b31m:s3cret-DB-PW@127.0.0.1:1/db?sslmode=disable&connect_timeout=5"}} {
+		r := e.run(args...)
+		if args[0] == "migrate" {
+			r = m.run(args...)
+		}
+		if r.code == 0 {
+			t.Errorf("%v: exit 0 with no database\n%s", args, r)
+		}
+		out := r.stdout + r.stderr
+		if strings.ContainsAny(out, "\x1b\r\u202e") {
+			t.Errorf("%v: a control character or bidi override reaches the terminal:\n%q", args, out)
+		}
+		if strings.Contains(out, "s3cret-DB-PW") || strings.Contains(out, token) {
+			t.Errorf("%v: a secret is shown:\n%s", args, out)
+		}
+		if !strings.Contains(r.stderr, `\x1b`) {
+			t.Errorf("%v: the error does not show the escape as \\x1b:\n%s", args, r)
+		}
+	}
+}
