@@ -287,7 +287,10 @@ const MaxVanished = 3
 // returning none and saying why, when the folder has no file at all (an
 // emptied or unmounted folder) or more files vanished at once than
 // MaxVanished or a tenth of the folder's threads, whichever is more.
-func Vanished(articles []*syndicate.Article, files []string, records map[string]syndicate.ArticleRecord) ([]*syndicate.Article, string) {
+// While settling (the folder's list of files changed moments ago: the
+// daemon's articles_settle) only the deletions under way go on; the files
+// gone are taken for gone once the folder is quiet.
+func Vanished(articles []*syndicate.Article, files []string, records map[string]syndicate.ArticleRecord, settling bool) ([]*syndicate.Article, string) {
 	present := map[string]bool{}
 	for _, id := range files {
 		present[id] = true
@@ -313,7 +316,7 @@ func Vanished(articles []*syndicate.Article, files []string, records map[string]
 		gone = append(gone, a)
 	}
 	sort.Slice(resumed, func(i, j int) bool { return resumed[i].ID < resumed[j].ID })
-	if len(gone) == 0 {
+	if len(gone) == 0 || settling {
 		return resumed, ""
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].ID < gone[j].ID })
