@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/syndicate-bot/syndicate/syndicate/testpeer/postgres"
 	"strings"
 	"testing"
 )
@@ -38,5 +39,31 @@ func TestAttack_StateErrorEscapesReachTheTerminal(t *testing.T) {
 		if !strings.Contains(r.stderr, `\x1b`) {
 			t.Errorf("%v: the error does not show the escape as \\x1b:\n%s", args, r)
 		}
+	}
+}
+
+// ATTACK: a database user who can create tables in the target names one
+// with terminal escapes; migrate --to refuses the non-empty target and
+// lists its tables: the names must not reach the terminal raw, and the
+// refusal must leave the target as it was.
+func TestAttack_MigrateIntoHostileDatabase(t *testing.T) {
+	e := newEnv(t, "mastodon:\n  server: https://mastodon.example\n  access_token: ${MASTODON_ACCESS_TOKEN}\n", "city-budget-vote.txt")
+	if r := e.run("post", "--mark-posted"); r.code != 0 {
+		t.Fatalf("post --mark-posted: %s", r)
+	}
+	pg := postgres.Shared(t)
+	dsn := pg.NewDatabase(t)
+	db := postgres.DBName(dsn)
+	pg.Psql(t, db, "CREATE TABLE \"evil\x1b[2J\x1b[31mred\u202e\" (x int); INSERT INTO \"evil\x1b[2J\x1b[31mred\u202e\" VALUES (1)")
+	e.vars = append(e.vars, "TARGET="+strings.Replace(dsn, "postgres://postgres@", "postgres://postgres:"+dbPassword+"@", 1))
+	r := e.run("migrate", "--to", "${TARGET}")
+	if r.code != 2 || !strings.Contains(r.stderr, "not empty") {
+		t.Fatalf("migrate into a non-empty database: %s", r)
+	}
+	if out := r.stdout + r.stderr; strings.ContainsAny(out, "\x1b\u202e") || strings.Contains(out, dbPassword) {
+		t.Errorf("the table's name reaches the terminal raw, or the password shows:\n%q", out)
+	}
+	if got := pg.Psql(t, db, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'"); got != "1" {
+		t.Errorf("the target has %s tables after the refusal, want the 1 it had", got)
 	}
 }
