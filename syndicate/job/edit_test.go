@@ -440,3 +440,23 @@ func TestEdit_VanishedFileWaitsWhileTheFolderSettles(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+func TestFolderSettling(t *testing.T) {
+	now, s := epoch, 10*time.Second
+	for _, tt := range []struct {
+		changed time.Time
+		settle  time.Duration
+		want    bool
+	}{
+		{now.Add(-2 * time.Second), s, true},
+		{now.Add(-time.Minute), s, false},
+		{now.Add(2 * time.Second), s, true},   // a clock a little ahead
+		{now.Add(24 * time.Hour), s, false},   // far ahead: not for ever
+		{now.Add(-2 * time.Second), 0, false}, // a command run by hand
+		{time.Time{}, s, false},               // not known
+	} {
+		if got := job.FolderSettling(tt.changed, now, tt.settle); got != tt.want {
+			t.Errorf("FolderSettling(%v, settle %v) = %v, want %v", tt.changed.Sub(now), tt.settle, got, tt.want)
+		}
+	}
+}

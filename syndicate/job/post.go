@@ -145,8 +145,7 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 		return rep, err
 	}
 	if d.Options.DeleteVanished && d.Files != nil {
-		settling := d.Settle > 0 && d.Now().Sub(d.FolderChanged) < d.Settle
-		gone, refused := Vanished(articles, d.Files, records, settling)
+		gone, refused := Vanished(articles, d.Files, records, FolderSettling(d.FolderChanged, d.Now(), d.Settle))
 		if refused != "" {
 			rep.Refused = refused
 			d.Log.Error(refused)

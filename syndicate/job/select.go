@@ -109,6 +109,14 @@ func settling(a *syndicate.Article, now time.Time, settle time.Duration) bool {
 	return settle > 0 && !a.FromFeed() && !a.ModTime.IsZero() && now.Sub(a.ModTime) < settle && a.ModTime.Sub(now) < settle
 }
 
+// FolderSettling reports whether a file came or went in the folder (its
+// modification time: changed) less than settle ago, as settling does for
+// a file: then no file is taken for gone yet (see Vanished). A time far
+// in the future does not hold the deletions back for ever.
+func FolderSettling(changed, now time.Time, settle time.Duration) bool {
+	return settle > 0 && !changed.IsZero() && now.Sub(changed) < settle && changed.Sub(now) < settle
+}
+
 // Mailable reports whether an article in this state may go into a
 // digest: anything but a draft, an embargoed or a settling one.
 func (s State) Mailable() bool {
