@@ -42,6 +42,24 @@ func TestAttack_StateErrorEscapesReachTheTerminal(t *testing.T) {
 	}
 }
 
+// ATTACK: a password with a "/" not percent-encoded, digits before it,
+// parses as a URL whose host is the user and whose database is the rest
+// of the password: migrate --to showed it as the target, and pgx named it
+// as the database in its error.
+func TestAttack_MigrateMisplitPassword(t *testing.T) {
+	e := newEnv(t, "mastodon:\n  server: https://mastodon.example\n  access_token: ${MASTODON_ACCESS_TOKEN}\n", "city-budget-vote.txt")
+	if r := e.run("post", "--mark-posted"); r.code != 0 {
+		t.Fatalf("post --mark-posted: %s", r)
+	}
+	e.vars = append(e.vars, "TARGET=postgres://bot:1/s3cret-DB-PW@127.0.0.1:1/news?connect_timeout=5")
+	for _, to := range []string{"${TARGET}", "postgres://bot:1/s3cret-DB-PW@127.0.0.1:1/news?connect_timeout=5"} {
+		r := e.run("migrate", "--to", to)
+		if r.code != 2 || strings.Contains(r.stdout+r.stderr, "s3cret-DB-PW") {
+			t.Errorf("migrate --to %s: want exit 2 and no password shown:\n%s", to, r)
+		}
+	}
+}
+
 // ATTACK: a database user who can create tables in the target names one
 // with terminal escapes; migrate --to refuses the non-empty target and
 // lists its tables: the names must not reach the terminal raw, and the

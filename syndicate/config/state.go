@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -43,7 +44,7 @@ var secretParams = []string{"password", "sslpassword"}
 // or in a password= or sslpassword= parameter; one that does not parse is
 // shown as its scheme only.
 func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
+	u, err := parseDSN(dsn)
 	if err != nil {
 		scheme, _, _ := strings.Cut(dsn, "://")
 		return scheme + "://(a URL that does not parse)"
@@ -70,10 +71,10 @@ func redactDSN(dsn string) string {
 // when the state is opened) and the lease replicas claim under.
 func (c *Config) validateState(add func(key, format string, args ...any)) {
 	if c.StatePostgres() {
-		u, err := url.Parse(c.State)
+		u, err := parseDSN(c.State)
 		switch {
 		case err != nil:
-			add("state", "%s is not a URL: want postgres://user@host:5432/database?sslmode=require", c.showState())
+			add("state", "%s is not a URL: want postgres://user@host:5432/database?sslmode=require (a password's / ? # @ %% percent-encoded)", c.showState())
 		case u.Host == "":
 			add("state", "%s names no host: want postgres://user@host:5432/database?sslmode=require", c.showState())
 		case strings.Trim(u.Path, "/") == "":
@@ -92,6 +93,35 @@ func (c *Config) showState() string {
 		return c.show("state", c.State)
 	}
 	return "\"" + redactDSN(c.State) + "\""
+}
+
+// errMisplit is a URL whose "@" comes after the host: a password with a
+// "/", "?" or "#" not percent-encoded ends the host there, and what
+// follows (the rest of the password) would be read as the database.
+var errMisplit = errors.New(`an "@" after the host`)
+
+// parseDSN parses a PostgreSQL URL as pgx does (net/url), refusing one
+// whose "@" comes after the host: shown, it would show the password.
+func parseDSN(dsn string) (*url.URL, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, rest, ok := strings.Cut(dsn, "://"); ok {
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 && strings.Contains(rest[i:], "@") {
+			return nil, errMisplit
+		}
+	}
+	return u, nil
+}
+
+// CheckDSN reports whether a PostgreSQL URL is read as it was meant, the
+// password in the user part; the error shows nothing of it.
+func CheckDSN(dsn string) error {
+	if _, err := parseDSN(dsn); err != nil {
+		return errors.New("the URL does not parse (a password's / ? # @ % must be percent-encoded): want postgres://user:password@host:5432/database?sslmode=require")
+	}
+	return nil
 }
 
 // ShowDSN is a PostgreSQL URL as messages may show it: without its

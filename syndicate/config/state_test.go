@@ -61,6 +61,13 @@ func TestState_Errors(t *testing.T) {
 		{"not a URL", "state: \"postgres://bot:s3cret-PW@db:port/x%zz\"\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
 		{"from the environment", "state: ${DATABASE_URL}\n", `:1: state: the value from ${DATABASE_URL} names no database`,
 			map[string]string{"DATABASE_URL": "postgres://bot:s3cret-PW@db"}},
+		// ATTACK: a password with a "/" not percent-encoded, digits before
+		// it: the URL parses (host "bot", port 8, the rest of the password
+		// in the path) and was shown whole; pgx would name it as the
+		// database in its error.
+		{"a password with / unencoded", "state: postgres://bot:8/s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		{"a password with ? unencoded", "state: postgres://bot:8?s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		{"a password with # unencoded", "state: \"postgres://bot:8#s3cret-PW@db/news\"\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
 		{"lease too short", "email:\n  lease: 10ms\n", `:2: email.lease: 10ms: want 1s to 1h`, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
