@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // The state is a SQLite file's path, or a PostgreSQL database's URL for
@@ -74,7 +75,7 @@ func (c *Config) validateState(add func(key, format string, args ...any)) {
 		u, err := parseDSN(c.State)
 		switch {
 		case err != nil:
-			add("state", "%s is not a URL: want postgres://user@host:5432/database?sslmode=require (a password's / ? # @ %% percent-encoded)", c.showState())
+			add("state", "%s is not a URL: want postgres://user@host:5432/database?sslmode=require (a password's / ? # @ %% percent-encoded; no control character)", c.showState())
 		case u.Host == "":
 			add("state", "%s names no host: want postgres://user@host:5432/database?sslmode=require", c.showState())
 		case strings.Trim(u.Path, "/") == "":
@@ -100,8 +101,15 @@ func (c *Config) showState() string {
 // follows (the rest of the password) would be read as the database.
 var errMisplit = errors.New(`an "@" after the host`)
 
+// errControl is a URL whose user, database or a parameter holds a
+// control character once decoded (%0a, %1b): pgx's errors name the user
+// and the database as they are.
+var errControl = errors.New("a control character")
+
 // parseDSN parses a PostgreSQL URL as pgx does (net/url), refusing one
-// whose "@" comes after the host: shown, it would show the password.
+// whose "@" comes after the host (shown, it would show the password) or
+// whose decoded user, database or parameters hold a control character
+// (pgx's errors would put it on the terminal, or forge a line there).
 func parseDSN(dsn string) (*url.URL, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -112,6 +120,18 @@ func parseDSN(dsn string) (*url.URL, error) {
 			return nil, errMisplit
 		}
 	}
+	values := []string{u.Path, u.Fragment}
+	if u.User != nil {
+		values = append(values, u.User.Username())
+	}
+	for k, vs := range u.Query() {
+		values = append(append(values, k), vs...)
+	}
+	for _, v := range values {
+		if strings.ContainsFunc(v, unicode.IsControl) {
+			return nil, errControl
+		}
+	}
 	return u, nil
 }
 
@@ -119,7 +139,7 @@ func parseDSN(dsn string) (*url.URL, error) {
 // password in the user part; the error shows nothing of it.
 func CheckDSN(dsn string) error {
 	if _, err := parseDSN(dsn); err != nil {
-		return errors.New("the URL does not parse (a password's / ? # @ % must be percent-encoded): want postgres://user:password@host:5432/database?sslmode=require")
+		return errors.New("the URL does not parse (a password's / ? # @ % must be percent-encoded; no control character): want postgres://user:password@host:5432/database?sslmode=require")
 	}
 	return nil
 }

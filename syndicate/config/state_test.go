@@ -68,6 +68,10 @@ func TestState_Errors(t *testing.T) {
 		{"a password with / unencoded", "state: postgres://bot:8/s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
 		{"a password with ? unencoded", "state: postgres://bot:8?s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
 		{"a password with # unencoded", "state: \"postgres://bot:8#s3cret-PW@db/news\"\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		// ATTACK: a user or database with %1b or %0a: pgx names both as
+		// they are in its errors (escapes, a forged line).
+		{"an escape in the user", "state: postgres://bot%1b%5b2J:s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		{"a line feed in the database", "state: postgres://bot:s3cret-PW@db/news%0aTry:%20this\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
 		{"lease too short", "email:\n  lease: 10ms\n", `:2: email.lease: 10ms: want 1s to 1h`, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
