@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata" // any IANA zone works on machines without zoneinfo
 
 	"github.com/syndicate-bot/syndicate/syndicate/cli"
+	"github.com/syndicate-bot/syndicate/syndicate/text"
 )
 
 func main() {
@@ -54,7 +55,9 @@ func main() {
 	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now, RunNow: runNow})
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
+		// An error may carry a hostile value as others wrote it (pgx names
+		// the DSN's user and database as they are): never raw.
+		fmt.Fprintln(os.Stderr, "Error:", text.TerminalLines(err.Error()))
 	}
 	os.Exit(cli.ExitCode(err))
 }

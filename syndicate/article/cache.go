@@ -130,7 +130,7 @@ func (c *Cache) unchanged(dir string, opts Options) (Set, bool) {
 }
 
 func copySet(s Set) Set {
-	return Set{Articles: append([]*syndicate.Article(nil), s.Articles...), Problems: append([]error(nil), s.Problems...), Files: append(make([]string, 0, len(s.Files)), s.Files...)}
+	return Set{Articles: append([]*syndicate.Article(nil), s.Articles...), Problems: append([]error(nil), s.Problems...), Files: append(make([]string, 0, len(s.Files)), s.Files...), FolderChanged: s.FolderChanged}
 }
 
 // startScan notes that a full load begins: changes reported from now on

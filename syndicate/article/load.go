@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/files"
@@ -22,6 +23,9 @@ type Set struct {
 	// (a file with a problem is still there): a thread whose file is gone
 	// is told by its ID's absence.
 	Files []string
+	// FolderChanged is the folder's modification time as it was listed:
+	// when a file last came or went (or was renamed).
+	FolderChanged time.Time
 }
 
 // LoadDir reads every article file in dir (not its subfolders), sorted by
@@ -42,6 +46,12 @@ func LoadDir(dir string, opts Options) (Set, error) {
 	entries, err := folder.ReadDir()
 	if err != nil {
 		return Set{}, fmt.Errorf("reading articles folder: %w", err)
+	}
+	// After the listing: a file that comes or goes meanwhile makes the
+	// time later, never earlier, than the list.
+	var changed time.Time
+	if fi, err := folder.Lstat("."); err == nil {
+		changed = fi.ModTime()
 	}
 	if opts.Images == nil {
 		images, err := files.OpenImages(append([]string{dir}, opts.MediaDirs...)...)
@@ -77,7 +87,7 @@ func LoadDir(dir string, opts Options) (Set, error) {
 	wg.Wait()
 
 	opts.Cache.keep(names)
-	set := Set{Files: make([]string, 0, len(names))} // none: an empty folder, not an unknown one
+	set := Set{Files: make([]string, 0, len(names)), FolderChanged: changed} // none: an empty folder, not an unknown one
 	for _, n := range names {
 		set.Files = append(set.Files, ID(n))
 	}

@@ -322,7 +322,7 @@ func (a *app) articles(ctx context.Context, st store.Store, mode source.Mode) (a
 	for _, n := range set.Notes {
 		a.log.Info(text.OneLine(n))
 	}
-	return article.Set{Articles: set.Articles, Problems: set.Problems, Files: set.Files}, nil
+	return article.Set{Articles: set.Articles, Problems: set.Problems, Files: set.Files, FolderChanged: set.FolderChanged}, nil
 }
 
 // feedSource is the configured feeds as a source. The daemon keeps one

@@ -171,7 +171,7 @@ func (a *app) postWith(ctx context.Context, st store.Store, set article.Set, pro
 			return err
 		}
 		deps[i] = job.PostDeps{Options: opts, Ledger: st, Outlet: daemon.Fence(out), Images: images, Log: a.log, Now: a.env.Now, Retries: 4, Settle: a.settle,
-			Files: set.Files}
+			Files: set.Files, FolderChanged: set.FolderChanged}
 	}
 	reps := make([]job.PostReport, len(networks))
 	errs := make([]error, len(networks))

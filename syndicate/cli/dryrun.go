@@ -145,7 +145,7 @@ func (a *app) changedThreads(ctx context.Context, st store.Store, v *view) error
 		v.posts[network] = map[string][]syndicate.PlannedPost{}
 		articles := v.set.Articles
 		if a.deleteVanished() && v.set.Files != nil {
-			gone, refused := job.Vanished(articles, v.set.Files, recs)
+			gone, refused := job.Vanished(articles, v.set.Files, recs, job.FolderSettling(v.set.FolderChanged, a.env.Now(), a.settle))
 			v.vanished[network], v.refused[network] = gone, refused
 			articles = append(append([]*syndicate.Article(nil), articles...), gone...)
 		}

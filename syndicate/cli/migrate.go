@@ -36,6 +36,9 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	if !config.IsPostgres(dsn) {
 		return usageError("migrate: --to wants the target database as a postgres:// URL (or '${DATABASE_URL}')")
 	}
+	if err := config.CheckDSN(dsn); err != nil {
+		return usageError("migrate --to: %v", err)
+	}
 	path := *from
 	if path == "" {
 		path = a.cfg.State

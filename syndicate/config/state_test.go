@@ -22,6 +22,9 @@ func TestState_PostgresOrSQLite(t *testing.T) {
 			"postgres://bot:s3cret-PW@db/news?sslmode=require", "postgres://bot:xxxxx@db/news?sslmode=require"},
 		{"a password parameter, hidden", "state: postgres://bot@db/news?password=s3cret-PW\n", nil, true,
 			"postgres://bot@db/news?password=s3cret-PW", "postgres://bot@db/news?password=xxxxx"},
+		// pgx reads sslpassword as the password of the client's TLS key.
+		{"an sslpassword parameter, hidden", "state: postgres://bot@db/news?sslmode=verify-full&sslkey=/k.pem&sslpassword=s3cret-PW\n", nil, true,
+			"postgres://bot@db/news?sslmode=verify-full&sslkey=/k.pem&sslpassword=s3cret-PW", "postgres://bot@db/news?sslkey=%2Fk.pem&sslmode=verify-full&sslpassword=xxxxx"},
 		{"from the environment", "state: ${DATABASE_URL}\n", map[string]string{"DATABASE_URL": "postgres://bot:s3cret-PW@db/news"}, true,
 			"postgres://bot:s3cret-PW@db/news", "postgres://bot:xxxxx@db/news"},
 	} {
@@ -58,6 +61,17 @@ func TestState_Errors(t *testing.T) {
 		{"not a URL", "state: \"postgres://bot:s3cret-PW@db:port/x%zz\"\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
 		{"from the environment", "state: ${DATABASE_URL}\n", `:1: state: the value from ${DATABASE_URL} names no database`,
 			map[string]string{"DATABASE_URL": "postgres://bot:s3cret-PW@db"}},
+		// ATTACK: a password with a "/" not percent-encoded, digits before
+		// it: the URL parses (host "bot", port 8, the rest of the password
+		// in the path) and was shown whole; pgx would name it as the
+		// database in its error.
+		{"a password with / unencoded", "state: postgres://bot:8/s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		{"a password with ? unencoded", "state: postgres://bot:8?s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		{"a password with # unencoded", "state: \"postgres://bot:8#s3cret-PW@db/news\"\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		// ATTACK: a user or database with %1b or %0a: pgx names both as
+		// they are in its errors (escapes, a forged line).
+		{"an escape in the user", "state: postgres://bot%1b%5b2J:s3cret-PW@db/news\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
+		{"a line feed in the database", "state: postgres://bot:s3cret-PW@db/news%0aTry:%20this\n", `:1: state: "postgres://(a URL that does not parse)" is not a URL`, nil},
 		{"lease too short", "email:\n  lease: 10ms\n", `:2: email.lease: 10ms: want 1s to 1h`, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -405,3 +405,58 @@ func TestEdit_ServerWithoutEditsIgnoresNumbering(t *testing.T) {
 	}
 	e.noRequest(t, b)
 }
+
+// ATTACK: a checkout, a copy or an editor rewriting the folder makes a
+// file vanish for a moment; under on_delete: delete the daemon took it for
+// gone at once, deleted its thread and marked the article retracted for
+// good, though a file changed moments ago is otherwise left for the next
+// tick (articles_settle). The files gone wait until the folder is quiet.
+func TestEdit_VanishedFileWaitsWhileTheFolderSettles(t *testing.T) {
+	e := newPostEnv(t)
+	e.d.Options.DeleteVanished = true
+	var all []*syndicate.Article
+	for i := range 5 {
+		all = append(all, article(fmt.Sprintf("s%d", i), epoch.Add(-time.Duration(10-i)*time.Hour), "Point."))
+	}
+	ids := func(list []*syndicate.Article) []string {
+		var out []string
+		for _, a := range list {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	e.d.Files = ids(all)
+	e.post(t, all...)
+	e.d.Settle = 10 * time.Second
+	// The folder was listed as s0's file was being replaced: gone.
+	e.d.Files, e.d.FolderChanged = ids(all[1:]), e.d.Now().Add(-2*time.Second)
+	e.noRequest(t, all[1:]...)
+	// Back the next tick: nothing was lost.
+	e.d.Files = ids(all)
+	e.noRequest(t, all...)
+	// Gone for good, the folder quiet since: deleted.
+	e.d.Files, e.d.FolderChanged = ids(all[1:]), e.d.Now().Add(-time.Minute)
+	if rep := e.post(t, all[1:]...); fmt.Sprint(rep.Retracted) != "[s0]" {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestFolderSettling(t *testing.T) {
+	now, s := epoch, 10*time.Second
+	for _, tt := range []struct {
+		changed time.Time
+		settle  time.Duration
+		want    bool
+	}{
+		{now.Add(-2 * time.Second), s, true},
+		{now.Add(-time.Minute), s, false},
+		{now.Add(2 * time.Second), s, true},   // a clock a little ahead
+		{now.Add(24 * time.Hour), s, false},   // far ahead: not for ever
+		{now.Add(-2 * time.Second), 0, false}, // a command run by hand
+		{time.Time{}, s, false},               // not known
+	} {
+		if got := job.FolderSettling(tt.changed, now, tt.settle); got != tt.want {
+			t.Errorf("FolderSettling(%v, settle %v) = %v, want %v", tt.changed.Sub(now), tt.settle, got, tt.want)
+		}
+	}
+}

@@ -66,6 +66,12 @@ type PostDeps struct {
 	// folder whose ID is not among them is deleted. nil: the folder was
 	// not listed, and no thread is taken for gone.
 	Files []string
+	// FolderChanged is when a file last came or went in the folder (its
+	// modification time, article.Set.FolderChanged). With Settle, no
+	// file is taken for gone while the folder changed less than Settle
+	// ago: a checkout, a copy or an editor rewriting it makes a file
+	// vanish for a moment, and a deleted thread cannot be brought back.
+	FolderChanged time.Time
 }
 
 // ImageReader reads a picture, checked to be an image of at most limit
@@ -139,7 +145,7 @@ func Post(ctx context.Context, d PostDeps, articles []*syndicate.Article) (PostR
 		return rep, err
 	}
 	if d.Options.DeleteVanished && d.Files != nil {
-		gone, refused := Vanished(articles, d.Files, records)
+		gone, refused := Vanished(articles, d.Files, records, FolderSettling(d.FolderChanged, d.Now(), d.Settle))
 		if refused != "" {
 			rep.Refused = refused
 			d.Log.Error(refused)

@@ -109,6 +109,14 @@ func settling(a *syndicate.Article, now time.Time, settle time.Duration) bool {
 	return settle > 0 && !a.FromFeed() && !a.ModTime.IsZero() && now.Sub(a.ModTime) < settle && a.ModTime.Sub(now) < settle
 }
 
+// FolderSettling reports whether a file came or went in the folder (its
+// modification time: changed) less than settle ago, as settling does for
+// a file: then no file is taken for gone yet (see Vanished). A time far
+// in the future does not hold the deletions back for ever.
+func FolderSettling(changed, now time.Time, settle time.Duration) bool {
+	return settle > 0 && !changed.IsZero() && now.Sub(changed) < settle && changed.Sub(now) < settle
+}
+
 // Mailable reports whether an article in this state may go into a
 // digest: anything but a draft, an embargoed or a settling one.
 func (s State) Mailable() bool {
@@ -287,7 +295,10 @@ const MaxVanished = 3
 // returning none and saying why, when the folder has no file at all (an
 // emptied or unmounted folder) or more files vanished at once than
 // MaxVanished or a tenth of the folder's threads, whichever is more.
-func Vanished(articles []*syndicate.Article, files []string, records map[string]syndicate.ArticleRecord) ([]*syndicate.Article, string) {
+// While settling (the folder's list of files changed moments ago: the
+// daemon's articles_settle) only the deletions under way go on; the files
+// gone are taken for gone once the folder is quiet.
+func Vanished(articles []*syndicate.Article, files []string, records map[string]syndicate.ArticleRecord, settling bool) ([]*syndicate.Article, string) {
 	present := map[string]bool{}
 	for _, id := range files {
 		present[id] = true
@@ -313,7 +324,7 @@ func Vanished(articles []*syndicate.Article, files []string, records map[string]
 		gone = append(gone, a)
 	}
 	sort.Slice(resumed, func(i, j int) bool { return resumed[i].ID < resumed[j].ID })
-	if len(gone) == 0 {
+	if len(gone) == 0 || settling {
 		return resumed, ""
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].ID < gone[j].ID })

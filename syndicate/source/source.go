@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/syndicate-bot/syndicate/syndicate"
 	"github.com/syndicate-bot/syndicate/syndicate/article"
@@ -44,6 +45,9 @@ type Set struct {
 	Notes []string
 	// Files are the IDs of every file in the folder (article.Set.Files).
 	Files []string
+	// FolderChanged is when a file last came or went in the folder
+	// (article.Set.FolderChanged).
+	FolderChanged time.Time
 }
 
 // Folder is the articles folder.
@@ -58,7 +62,7 @@ func (*Folder) Name() string { return "folder" }
 // Load reads the folder (see article.LoadDir).
 func (f *Folder) Load(context.Context) (Set, error) {
 	s, err := article.LoadDir(f.Dir, f.Options)
-	return Set{Articles: s.Articles, Problems: s.Problems, Files: s.Files}, err
+	return Set{Articles: s.Articles, Problems: s.Problems, Files: s.Files, FolderChanged: s.FolderChanged}, err
 }
 
 // Gather loads every source, in order, and makes one set of them. Two
@@ -79,6 +83,9 @@ func Gather(ctx context.Context, sources []Source, claimed func(id string) bool)
 		all.Notes = append(all.Notes, s.Notes...)
 		if s.Files != nil {
 			all.Files = append(append(make([]string, 0, len(all.Files)+len(s.Files)), all.Files...), s.Files...)
+		}
+		if s.FolderChanged.After(all.FolderChanged) {
+			all.FolderChanged = s.FolderChanged
 		}
 	}
 	if claimed == nil {

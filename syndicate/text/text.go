@@ -148,6 +148,22 @@ func Terminal(s string) string {
 	return b.String()
 }
 
+// TerminalLines is Terminal for a message of several lines (an error
+// with its "Try:" line, pgx's indented details): each line is made safe
+// as Terminal makes it, and the line breaks and the tabs that indent a
+// line are kept.
+func TerminalLines(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		rest := strings.TrimLeft(l, "\t")
+		lines[i] = l[:len(l)-len(rest)] + Terminal(rest)
+	}
+	return strings.Join(lines, "\n")
+}
+
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {

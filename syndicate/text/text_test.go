@@ -83,6 +83,20 @@ func TestTerminal(t *testing.T) {
 	}
 }
 
+func TestTerminalLines(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain\nTry: this", "plain\nTry: this"},
+		{"failed to connect to `user=x\x1b[31m`:\n\thost: refused\n\t\tdeeper", "failed to connect to `user=x\\x1b[31m`:\n\thost: refused\n\t\tdeeper"},
+		{"cr\r\nlf", `cr\x0d` + "\nlf"},
+		{"\tin\tside\u202e", "\tin\\x09side\\u202e"},
+	}
+	for _, tt := range tests {
+		if got := TerminalLines(tt.in); got != tt.want {
+			t.Errorf("TerminalLines(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestOneLine(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`Dwayne "The Rock" Johnson`, `Dwayne "The Rock" Johnson`},
