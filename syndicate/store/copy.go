@@ -78,6 +78,9 @@ func CopyToPostgres(ctx context.Context, src *DB, dsn string) ([]Copied, error) 
 		return nil, err
 	}
 	defer tx.Rollback(ctx)
+	if err := untouched(ctx, tx, order); err != nil {
+		return nil, err
+	}
 	// What the migrations wrote (the counters' first rows) gives way to
 	// the source's; the schema version stays, the same as the source's.
 	for i := len(order) - 1; i >= 0; i-- {
@@ -107,6 +110,41 @@ func CopyToPostgres(ctx context.Context, src *DB, dsn string) ([]Copied, error) 
 		return nil, fmt.Errorf("committing the copy: %w", err)
 	}
 	return out, nil
+}
+
+// untouched locks every table of the target for the copy's transaction,
+// then checks that nothing but its migrations wrote to it since it was
+// found empty: a replica started on it meanwhile (its state already set
+// to the target) would have its rows emptied by the copy. The migrations
+// write the schema version (meta) and the counters' first rows
+// (sequences, at 0). A replica that comes later waits on the locks and
+// finds the copy.
+func untouched(ctx context.Context, tx pgx.Tx, tables []string) error {
+	ids := make([]string, len(tables))
+	for i, t := range tables {
+		ids[i] = pgx.Identifier{t}.Sanitize()
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(ids, ", ")+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("locking the target's tables: %w", err)
+	}
+	var written []string
+	for i, t := range tables {
+		q := `SELECT COUNT(*) FROM ` + ids[i] + keepVersion(t)
+		if t == "sequences" {
+			q += ` WHERE value <> 0`
+		}
+		var n int
+		if err := tx.QueryRow(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("reading the target's %s: %w", t, err)
+		}
+		if n > 0 {
+			written = append(written, fmt.Sprintf("%s (%d rows)", t, n))
+		}
+	}
+	if len(written) > 0 {
+		return fmt.Errorf("%w: written to since the copy began: %s (a replica started on it?); nothing was copied", ErrNotEmpty, strings.Join(written, ", "))
+	}
+	return nil
 }
 
 // keepVersion leaves the schema version out of what is emptied, copied

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx", to read the copy raw
 
 	"github.com/syndicate-bot/syndicate/syndicate"
@@ -241,5 +242,49 @@ func TestCopyToPostgres_RefusesAnyTable(t *testing.T) {
 	}
 	if out := srv.Psql(t, postgres.DBName(dsn), `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'`); out != "1" {
 		t.Errorf("the refused copy made tables: %s", out)
+	}
+}
+
+// TestCopyToPostgres_TargetWrittenMeanwhile: a replica started on the
+// target between migrate's empty check and its copy, which migrated it
+// and wrote a thread, makes the copy refuse rather than empty what it
+// wrote; a target its migrations alone wrote is taken.
+func TestCopyToPostgres_TargetWrittenMeanwhile(t *testing.T) {
+	srv := postgres.Shared(t)
+	dsn := srv.NewDatabase(t)
+	replica, err := store.OpenPostgres(ctx, dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() error {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		return store.Untouched(ctx, tx, tables)
+	}
+	if err := check(); err != nil {
+		t.Errorf("a target its migrations alone wrote: %v", err)
+	}
+	if err := replica.PlanThread(ctx, syndicate.NetworkMastodon, "wind", "h", []syndicate.PlannedPost{{Index: 0, Text: "Wind", Visibility: "public", Language: "en"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(); !errors.Is(err, store.ErrNotEmpty) || !strings.Contains(err.Error(), "articles (1 rows)") {
+		t.Errorf("a target a replica wrote to: %v, want ErrNotEmpty naming articles", err)
 	}
 }
