@@ -603,7 +603,7 @@ func writeThreads(w io.Writer, nt networkThreads, extracted map[string]bool) {
 		fmt.Fprintf(w, "%s: nothing to post: every article is posted, a draft, or waiting for its date.\n", name)
 		return
 	}
-	fmt.Fprintf(w, "%s: would post %d thread(s), limit %d %s per post (dry run: nothing is sent).\nLength is counted %s.\n", name, len(nt.threads), limit, unit, nt.note)
+	fmt.Fprintf(w, "%s: would post %d thread(s), limit %d %s per post (dry run: nothing is sent).\nLength is counted %s.\n", name, len(nt.threads), limit, unit, text.Terminal(nt.note))
 	for _, t := range nt.threads {
 		note := ""
 		if extracted[t.ArticleID] {
