@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,5 +37,40 @@ func TestPostDryRun_ServerVersionEscaped(t *testing.T) {
 	}
 	if strings.ContainsAny(r.stdout, "\x1b\x07") {
 		t.Fatalf("the server's control characters reach the terminal:\n%q", r.stdout)
+	}
+}
+
+// TestStatus_DigestStateEscaped: a digest's state is the state's text (a
+// shared PostgreSQL state is written by every replica, and by whoever
+// else may write it); status prints it escaped for the terminal.
+func TestStatus_DigestStateEscaped(t *testing.T) {
+	cfg := workspace(t, nil)
+	ctx := context.Background()
+	path := filepath.Join(filepath.Dir(cfg), "syndicate.db")
+	st, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateDigest(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE digests SET state = ?", "sending\x1b]0;owned\x07"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r := run(t, nil, "--config", cfg, "status")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "sending") {
+		t.Fatalf("the digest is not shown:\n%s", r.stdout)
+	}
+	if strings.ContainsAny(r.stdout, "\x1b\x07") {
+		t.Fatalf("the state's control characters reach the terminal:\n%q", r.stdout)
 	}
 }

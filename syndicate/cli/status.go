@@ -206,7 +206,7 @@ func (a *app) status(ctx context.Context, args []string) error {
 	w = tabwriter.NewWriter(a.env.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "DIGEST\tSTARTED\tSTATE\tARTICLES\tSENT\tFAILED\tPENDING")
 	for _, d := range dl {
-		fmt.Fprintf(w, "#%d\t%s\t%s\t%d\t%d\t%d\t%d\n", d.ID, when(d.CreatedAt), d.State, d.Articles, d.Sent, d.Failed, d.Pending)
+		fmt.Fprintf(w, "#%d\t%s\t%s\t%d\t%d\t%d\t%d\n", d.ID, when(d.CreatedAt), text.Terminal(d.State), d.Articles, d.Sent, d.Failed, d.Pending)
 	}
 	if err := w.Flush(); err != nil {
 		return err
