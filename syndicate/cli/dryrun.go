@@ -332,13 +332,7 @@ func (a *app) pendingThreads(v view, all bool) ([]networkThreads, []error, error
 		for _, art := range due {
 			if posts, ok := v.posts[n][art.ID]; ok {
 				if nt.plan.States[art.ID] == job.Retracting {
-					te := threadEdit{Article: art, Kind: "retract"}
-					for i, p := range posts {
-						if job.Standing(p) { // (what the post job deletes)
-							te.Changes = append(te.Changes, job.Change{Kind: job.ChangeDelete, Position: i, Before: p})
-						}
-					}
-					nt.edits = append(nt.edits, te)
+					nt.edits = append(nt.edits, threadEdit{Article: art, Kind: "retract", Changes: job.Retraction(posts)})
 					continue
 				}
 				t, err := thread.Compose(art, opts)
