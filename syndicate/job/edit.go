@@ -229,7 +229,7 @@ func describe(changes []Change) string {
 // apply applies what the ledger plans for the thread, each step once:
 // the deletes (from the end back), the edits, then the new posts (key
 // points added, correction replies) through the post path, each replying
-// to the thread's last post made before it. deletesOnly applies the
+// to the thread's last post made before it. Without all it applies the
 // deletes alone (a retraction; an edit refused, whose other steps are
 // planned again).
 func (r *run) apply(ctx context.Context, a *syndicate.Article, all bool) (int, error) {
