@@ -332,13 +332,7 @@ func (a *app) pendingThreads(v view, all bool) ([]networkThreads, []error, error
 		for _, art := range due {
 			if posts, ok := v.posts[n][art.ID]; ok {
 				if nt.plan.States[art.ID] == job.Retracting {
-					te := threadEdit{Article: art, Kind: "retract"}
-					for i, p := range posts {
-						if job.Standing(p) { // (what the post job deletes)
-							te.Changes = append(te.Changes, job.Change{Kind: job.ChangeDelete, Position: i, Before: p})
-						}
-					}
-					nt.edits = append(nt.edits, te)
+					nt.edits = append(nt.edits, threadEdit{Article: art, Kind: "retract", Changes: job.Retraction(posts)})
 					continue
 				}
 				t, err := thread.Compose(art, opts)
@@ -603,7 +597,7 @@ func writeThreads(w io.Writer, nt networkThreads, extracted map[string]bool) {
 		fmt.Fprintf(w, "%s: nothing to post: every article is posted, a draft, or waiting for its date.\n", name)
 		return
 	}
-	fmt.Fprintf(w, "%s: would post %d thread(s), limit %d %s per post (dry run: nothing is sent).\nLength is counted %s.\n", name, len(nt.threads), limit, unit, nt.note)
+	fmt.Fprintf(w, "%s: would post %d thread(s), limit %d %s per post (dry run: nothing is sent).\nLength is counted %s.\n", name, len(nt.threads), limit, unit, text.Terminal(nt.note))
 	for _, t := range nt.threads {
 		note := ""
 		if extracted[t.ArticleID] {

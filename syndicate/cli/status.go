@@ -124,24 +124,28 @@ func (a *app) status(ctx context.Context, args []string) error {
 		lines = append(lines, l)
 	}
 	// An unfinished thread whose file is gone (deleted, or unreadable:
-	// see the problems above) is stopped: nothing more is posted.
+	// see the problems above) is stopped: nothing more is posted. Classify
+	// takes the article gone for a draft, as the post job does.
 	gone := map[string]*articleStatus{}
 	for _, n := range networks {
 		for id, r := range records[n] {
-			retracted := r.State == syndicate.StateRetracted || r.State == syndicate.StateRetracting
-			if seen[id] || r.State != syndicate.StatePosting && !retracted {
+			if seen[id] {
+				continue
+			}
+			var ts threadStatus
+			switch st := job.Classify(&syndicate.Article{ID: id, Draft: true}, r, true, now, settle); st {
+			case job.Stopped:
+				ts = threadStatus{Network: n, State: string(st), URL: r.HeadURL, PostsDone: r.PostsDone, PostsPlanned: r.PostsPlanned,
+					Reason: "its file is gone or cannot be read while its thread was unfinished"}
+			case job.Retracted:
+				ts = threadStatus{Network: n, State: string(st), RetractedAt: r.RetractedAt, PostedAt: r.PostedAt}
+			case job.Retracting:
+				ts = threadStatus{Network: n, State: string(st), RetractedAt: r.RetractedAt, PostedAt: r.PostedAt, Next: nextTick}
+			default:
 				continue
 			}
 			if gone[id] == nil {
 				gone[id] = &articleStatus{ID: id}
-			}
-			ts := threadStatus{Network: n, State: string(job.Stopped), URL: r.HeadURL, PostsDone: r.PostsDone, PostsPlanned: r.PostsPlanned,
-				Reason: "its file is gone or cannot be read while its thread was unfinished"}
-			if retracted {
-				ts = threadStatus{Network: n, State: string(job.Retracted), RetractedAt: r.RetractedAt, PostedAt: r.PostedAt}
-				if r.State == syndicate.StateRetracting {
-					ts.State, ts.Next = string(job.Retracting), nextTick
-				}
 			}
 			gone[id].Networks = append(gone[id].Networks, ts)
 		}
@@ -202,7 +206,7 @@ func (a *app) status(ctx context.Context, args []string) error {
 	w = tabwriter.NewWriter(a.env.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "DIGEST\tSTARTED\tSTATE\tARTICLES\tSENT\tFAILED\tPENDING")
 	for _, d := range dl {
-		fmt.Fprintf(w, "#%d\t%s\t%s\t%d\t%d\t%d\t%d\n", d.ID, when(d.CreatedAt), d.State, d.Articles, d.Sent, d.Failed, d.Pending)
+		fmt.Fprintf(w, "#%d\t%s\t%s\t%d\t%d\t%d\t%d\n", d.ID, when(d.CreatedAt), text.Terminal(d.State), d.Articles, d.Sent, d.Failed, d.Pending)
 	}
 	if err := w.Flush(); err != nil {
 		return err

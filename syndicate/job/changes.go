@@ -131,6 +131,20 @@ func Changes(a *syndicate.Article, posts []syndicate.PlannedPost, t syndicate.Th
 	return out
 }
 
+// Retraction is what retracting a thread made deletes: every post on the
+// server or that may be (Standing), correction replies too, as the post
+// job plans it and a dry run shows it. Position is the post's place in
+// posts.
+func Retraction(posts []syndicate.PlannedPost) []Change {
+	var out []Change
+	for i, p := range posts {
+		if Standing(p) {
+			out = append(out, Change{Kind: ChangeDelete, Position: i, Before: p})
+		}
+	}
+	return out
+}
+
 // differs reports whether a post made differs from the one composed now.
 func differs(o syndicate.PlannedPost, p syndicate.Post) bool {
 	file, alt := "", ""

@@ -229,7 +229,7 @@ func describe(changes []Change) string {
 // apply applies what the ledger plans for the thread, each step once:
 // the deletes (from the end back), the edits, then the new posts (key
 // points added, correction replies) through the post path, each replying
-// to the thread's last post made before it. deletesOnly applies the
+// to the thread's last post made before it. Without all it applies the
 // deletes alone (a retraction; an edit refused, whose other steps are
 // planned again).
 func (r *run) apply(ctx context.Context, a *syndicate.Article, all bool) (int, error) {
@@ -425,8 +425,7 @@ func (r *run) retractArticle(ctx context.Context, a *syndicate.Article, rec synd
 			return err
 		}
 		var prev syndicate.Ref
-		plan := syndicate.EditPlan{Hash: rec.Hash, Retract: true}
-		for _, p := range posts {
+		for i, p := range posts {
 			if !p.DeletedAt.IsZero() {
 				continue
 			}
@@ -439,15 +438,16 @@ func (r *run) retractArticle(ctx context.Context, a *syndicate.Article, rec synd
 					if err := d.Ledger.RecordPost(ctx, network, a.ID, p.Index, st); err != nil {
 						return err
 					}
-					p.StatusID, p.CID = st.ID, st.CID
+					posts[i].StatusID, posts[i].CID = st.ID, st.CID
 				}
 			}
-			if Standing(p) {
-				plan.Changes = append(plan.Changes, syndicate.PlannedChange{Index: p.Index, Kind: syndicate.ChangeDelete})
+			if posts[i].StatusID != "" {
+				prev = syndicate.Ref{ID: posts[i].StatusID, CID: posts[i].CID}
 			}
-			if p.StatusID != "" {
-				prev = syndicate.Ref{ID: p.StatusID, CID: p.CID}
-			}
+		}
+		plan := syndicate.EditPlan{Hash: rec.Hash, Retract: true}
+		for _, c := range Retraction(posts) {
+			plan.Changes = append(plan.Changes, syndicate.PlannedChange{Index: c.Before.Index, Kind: syndicate.ChangeDelete})
 		}
 		title := a.Title
 		if title == "" {
