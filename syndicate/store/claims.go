@@ -181,7 +181,6 @@ const unclaimed = `(d.claimed_until IS NULL OR (d.claimed_until <= ? AND d.claim
 func (s *DB) ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKey string, maxAttempts, limit int, lease time.Duration) ([]syndicate.Delivery, error) {
 	var out []syndicate.Delivery
 	err := s.tx(ctx, func(t txn) error {
-		out = out[:0]
 		now := s.now()
 		// Two statements, not UPDATE … WHERE key IN (SELECT … LIMIT n FOR
 		// UPDATE SKIP LOCKED): PostgreSQL may run such a subquery again for
@@ -189,29 +188,14 @@ func (s *DB) ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKe
 		// and so claim every reader.
 		args := append([]any{digestID, afterKey}, pendingArgs(maxAttempts)...)
 		args = append(args, leaseStamp(now), owner, limit)
-		rows, err := t.tx.QueryContext(ctx, t.ph.Rebind(`SELECT d.email_key, d.email, d.fields, d.state, d.attempts FROM deliveries d
-			WHERE d.digest_id = ? AND d.email_key > ? AND `+pendingWhere+` AND `+unclaimed+`
-			ORDER BY d.email_key LIMIT ?`+s.dialect.skipLocked), args...)
+		rows, err := t.query(ctx, selectPending+` AND `+unclaimed+`
+			ORDER BY d.email_key LIMIT ?`+s.dialect.skipLocked, args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var d syndicate.Delivery
-			var fields string
-			if err := rows.Scan(&d.Key, &d.Reader.Email, &fields, &d.State, &d.Attempts); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(fields), &d.Reader.Fields); err != nil {
-				return fmt.Errorf("state: reader fields: %w", err)
-			}
-			d.Reader.Name = d.Reader.Fields["name"]
-			out = append(out, d)
-		}
-		if err := rows.Err(); err != nil {
+		if out, err = scanDeliveries(rows); err != nil {
 			return err
 		}
-		rows.Close()
 		if len(out) == 0 {
 			return nil
 		}

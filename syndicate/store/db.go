@@ -59,6 +59,10 @@ func (t txn) count(ctx context.Context, query string, args ...any) (int, error) 
 	return int(n), err
 }
 
+func (t txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.ph.Rebind(query), args...)
+}
+
 func (t txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, t.ph.Rebind(query), args...)
 }

@@ -214,22 +214,35 @@ func pendingArgs(maxAttempts int) []any {
 // with fewer than maxAttempts attempts), skipping the unsubscribed.
 func (s *DB) PendingDeliveries(ctx context.Context, digestID int64, afterKey string, maxAttempts, limit int) ([]syndicate.Delivery, error) {
 	args := append([]any{digestID, afterKey}, pendingArgs(maxAttempts)...)
-	rows, err := s.query(ctx, `SELECT d.email_key, d.email, d.fields, d.state, d.attempts FROM deliveries d
-		WHERE d.digest_id = ? AND d.email_key > ? AND `+pendingWhere+`
-		ORDER BY d.email_key LIMIT ?`, append(args, limit)...)
+	rows, err := s.query(ctx, selectPending+` ORDER BY d.email_key LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
+	out, err := scanDeliveries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return out, nil
+}
+
+// selectPending selects the deliveries d of a digest after a key with no
+// final outcome, as scanDeliveries reads them. Its parameters are the
+// digest's ID, the key, then pendingArgs.
+const selectPending = `SELECT d.email_key, d.email, d.fields, d.state, d.attempts FROM deliveries d
+		WHERE d.digest_id = ? AND d.email_key > ? AND ` + pendingWhere
+
+// scanDeliveries reads, and closes, the rows of a selectPending query.
+func scanDeliveries(rows *sql.Rows) ([]syndicate.Delivery, error) {
 	defer rows.Close()
 	var out []syndicate.Delivery
 	for rows.Next() {
 		var d syndicate.Delivery
 		var fields string
 		if err := rows.Scan(&d.Key, &d.Reader.Email, &fields, &d.State, &d.Attempts); err != nil {
-			return nil, fmt.Errorf("state: %w", err)
+			return nil, err
 		}
 		if err := json.Unmarshal([]byte(fields), &d.Reader.Fields); err != nil {
-			return nil, fmt.Errorf("state: reader fields: %w", err)
+			return nil, fmt.Errorf("reader fields: %w", err)
 		}
 		d.Reader.Name = d.Reader.Fields["name"]
 		out = append(out, d)
