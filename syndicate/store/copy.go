@@ -245,7 +245,7 @@ func (s *DB) copyTable(ctx context.Context, tx pgx.Tx, table string) (int, error
 	if len(types) == 0 {
 		return 0, fmt.Errorf("the target has no table %s: its schema is not the source's", table)
 	}
-	src, err := s.db.QueryContext(ctx, `SELECT * FROM "`+strings.ReplaceAll(table, `"`, `""`)+`"`+keepVersion(table))
+	src, err := s.db.QueryContext(ctx, `SELECT * FROM `+pgx.Identifier{table}.Sanitize()+keepVersion(table))
 	if err != nil {
 		return 0, err
 	}
