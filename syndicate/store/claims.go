@@ -70,16 +70,8 @@ func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate
 				return err
 			}
 		}
-		for _, a := range append(itemIDs(items), omitted...) {
-			var one int
-			err := t.queryRow(ctx, `SELECT 1 FROM digest_articles WHERE article_id = ?
-				UNION SELECT 1 FROM digest_skips WHERE article_id = ?`, a, a).Scan(&one)
-			if err == nil {
-				return fmt.Errorf("article %s is in a digest already: %w", a, syndicate.ErrChanged)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
+		if err := notDigested(ctx, t, append(itemIDs(items), omitted...)); err != nil {
+			return err
 		}
 		now := s.stamp()
 		if _, err := t.exec(ctx, `INSERT INTO digests (id, state, created_at, omitted, slot) VALUES (?, ?, ?, ?, ?)`,
@@ -125,6 +117,54 @@ func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate
 	}
 	return rec, true, nil
 }
+
+// notDigested returns syndicate.ErrChanged, naming the first, when any
+// of the articles is in a digest or counted as mailed already: a query
+// for up to inBatch of them at a time, in the creators' turn, rather
+// than one for each.
+func notDigested(ctx context.Context, t txn, ids []string) error {
+	digested := map[string]bool{}
+	for start := 0; start < len(ids); start += inBatch {
+		batch := ids[start:min(start+inBatch, len(ids))]
+		args := make([]any, 0, 2*len(batch))
+		for range 2 {
+			for _, a := range batch {
+				args = append(args, a)
+			}
+		}
+		in := placeholders(len(batch))
+		rows, err := t.query(ctx, `SELECT article_id FROM digest_articles WHERE article_id IN (`+in+`)
+			UNION SELECT article_id FROM digest_skips WHERE article_id IN (`+in+`)`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				rows.Close()
+				return err
+			}
+			digested[a] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for _, a := range ids {
+		if digested[a] {
+			return fmt.Errorf("article %s is in a digest already: %w", a, syndicate.ErrChanged)
+		}
+	}
+	return nil
+}
+
+// inBatch bounds an IN list's parameters well below either database's
+// limit on a statement's (SQLite: 32766; PostgreSQL: 65535).
+const inBatch = 500
+
+// placeholders is n parameters for an IN list: "?, ?, ?".
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func itemIDs(items []syndicate.DigestItem) []string {
 	out := make([]string, len(items))
@@ -205,7 +245,7 @@ func (s *DB) ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKe
 			keys = append(keys, d.Key)
 		}
 		_, err = t.exec(ctx, `UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE digest_id = ? AND email_key IN (`+
-			strings.TrimSuffix(strings.Repeat("?, ", len(out)), ", ")+`)`, keys...)
+			placeholders(len(out))+`)`, keys...)
 		return err
 	})
 	if err != nil {
