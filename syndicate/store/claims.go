@@ -138,17 +138,12 @@ func notDigested(ctx context.Context, t txn, ids []string) error {
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var a string
-			if err := rows.Scan(&a); err != nil {
-				rows.Close()
-				return err
-			}
-			digested[a] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		found, err := scanStrings(rows)
+		if err != nil {
 			return err
+		}
+		for _, a := range found {
+			digested[a] = true
 		}
 	}
 	for _, a := range ids {
