@@ -57,13 +57,9 @@ func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate
 			return fmt.Errorf("state: the digest counter: %w", err)
 		}
 		if slot != "" {
-			var created string
-			err := t.queryRow(ctx, `SELECT id, state, created_at, omitted FROM digests WHERE slot = ?`, slot).
-				Scan(&rec.ID, &rec.State, &created, &rec.Omitted)
+			var err error
+			rec, err = scanDigest(t.queryRow(ctx, selectDigest+` WHERE slot = ?`, slot))
 			if err == nil {
-				if rec.CreatedAt, err = parseTime(digestWhat(rec.ID, "created_at"), created); err != nil {
-					return err
-				}
 				return errSlotTaken
 			}
 			if !errors.Is(err, sql.ErrNoRows) {

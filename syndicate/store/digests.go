@@ -45,20 +45,30 @@ func (s *DB) DigestedArticles(ctx context.Context) (map[string]bool, error) {
 // OpenDigest returns the digest that is not done (being prepared or sent),
 // if there is one.
 func (s *DB) OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error) {
-	var d syndicate.DigestRecord
-	var created string
-	err := s.queryRow(ctx, `SELECT id, state, created_at, omitted FROM digests WHERE state <> ? ORDER BY id LIMIT 1`,
-		syndicate.DigestDone).Scan(&d.ID, &d.State, &created, &d.Omitted)
+	d, err := scanDigest(s.queryRow(ctx, selectDigest+` WHERE state <> ? ORDER BY id LIMIT 1`, syndicate.DigestDone))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, false, nil
 	}
 	if err != nil {
-		return d, false, fmt.Errorf("state: %w", err)
-	}
-	if d.CreatedAt, err = parseTime(digestWhat(d.ID, "created_at"), created); err != nil {
 		return d, false, err
 	}
 	return d, true, nil
+}
+
+// selectDigest selects a digest's row as scanDigest reads it.
+const selectDigest = `SELECT id, state, created_at, omitted FROM digests`
+
+// scanDigest reads a selectDigest row; its errors say "state:" (and
+// sql.ErrNoRows is one).
+func scanDigest(row *sql.Row) (syndicate.DigestRecord, error) {
+	var d syndicate.DigestRecord
+	var created string
+	if err := row.Scan(&d.ID, &d.State, &created, &d.Omitted); err != nil {
+		return d, fmt.Errorf("state: %w", err)
+	}
+	var err error
+	d.CreatedAt, err = parseTime(digestWhat(d.ID, "created_at"), created)
+	return d, err
 }
 
 func digestWhat(id int64, column string) string {
