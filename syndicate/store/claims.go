@@ -283,8 +283,8 @@ func (s *DB) ReleaseClaims(ctx context.Context, digestID int64, owner string) (i
 func (s *DB) ClaimedElsewhere(ctx context.Context, digestID int64, owner string, maxAttempts int) (int, error) {
 	var n int
 	args := append([]any{digestID}, pendingArgs(maxAttempts)...)
-	err := s.queryRow(ctx, `SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = ? AND `+pendingWhere+`
-		AND d.claimed_until > ? AND d.claimed_by <> ?`, append(args, leaseStamp(s.now()), owner)...).Scan(&n)
+	err := s.queryRow(ctx, countPending+` AND d.claimed_until > ? AND d.claimed_by <> ?`,
+		append(args, leaseStamp(s.now()), owner)...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("state: %w", err)
 	}

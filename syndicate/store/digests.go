@@ -260,12 +260,15 @@ func scanDeliveries(rows *sql.Rows) ([]syndicate.Delivery, error) {
 	return out, rows.Err()
 }
 
+// countPending counts a digest's deliveries d with no final outcome. Its
+// parameters are the digest's ID, then pendingArgs.
+const countPending = `SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = ? AND ` + pendingWhere
+
 // CountPending counts the readers of a digest with no final outcome, as
 // PendingDeliveries would list them.
 func (s *DB) CountPending(ctx context.Context, digestID int64, maxAttempts int) (int, error) {
 	var n int
-	err := s.queryRow(ctx, `SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = ? AND `+pendingWhere,
-		append([]any{digestID}, pendingArgs(maxAttempts)...)...).Scan(&n)
+	err := s.queryRow(ctx, countPending, append([]any{digestID}, pendingArgs(maxAttempts)...)...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("state: %w", err)
 	}
