@@ -161,7 +161,8 @@ func (a *app) digestSlot(ctx context.Context) string {
 
 func slotOf(tick time.Time) string { return "tick:" + tick.UTC().Format(time.RFC3339) }
 
-// digestDeps are the replica's part of a digest run.
+// claimOptions sets the replica's part of a digest run: its slot, its
+// owner name for claims, and the lease they are made for.
 func (a *app) claimOptions(ctx context.Context, d *job.DigestDeps) {
 	d.Slot = a.digestSlot(ctx)
 	d.Owner = a.replica()

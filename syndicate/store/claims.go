@@ -57,29 +57,17 @@ func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate
 			return fmt.Errorf("state: the digest counter: %w", err)
 		}
 		if slot != "" {
-			var created string
-			err := t.queryRow(ctx, `SELECT id, state, created_at, omitted FROM digests WHERE slot = ?`, slot).
-				Scan(&rec.ID, &rec.State, &created, &rec.Omitted)
+			var err error
+			rec, err = scanDigest(t.queryRow(ctx, selectDigest+` WHERE slot = ?`, slot))
 			if err == nil {
-				if rec.CreatedAt, err = parseTime(digestWhat(rec.ID, "created_at"), created); err != nil {
-					return err
-				}
 				return errSlotTaken
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 		}
-		for _, a := range append(itemIDs(items), omitted...) {
-			var one int
-			err := t.queryRow(ctx, `SELECT 1 FROM digest_articles WHERE article_id = ?
-				UNION SELECT 1 FROM digest_skips WHERE article_id = ?`, a, a).Scan(&one)
-			if err == nil {
-				return fmt.Errorf("article %s is in a digest already: %w", a, syndicate.ErrChanged)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
+		if err := notDigested(ctx, t, append(itemIDs(items), omitted...)); err != nil {
+			return err
 		}
 		now := s.stamp()
 		if _, err := t.exec(ctx, `INSERT INTO digests (id, state, created_at, omitted, slot) VALUES (?, ?, ?, ?, ?)`,
@@ -125,6 +113,49 @@ func (s *DB) CreateDigestFor(ctx context.Context, slot string, items []syndicate
 	}
 	return rec, true, nil
 }
+
+// notDigested returns syndicate.ErrChanged, naming the first, when any
+// of the articles is in a digest or counted as mailed already: a query
+// for up to inBatch of them at a time, in the creators' turn, rather
+// than one for each.
+func notDigested(ctx context.Context, t txn, ids []string) error {
+	digested := map[string]bool{}
+	for start := 0; start < len(ids); start += inBatch {
+		batch := ids[start:min(start+inBatch, len(ids))]
+		args := make([]any, 0, 2*len(batch))
+		for range 2 {
+			for _, a := range batch {
+				args = append(args, a)
+			}
+		}
+		in := placeholders(len(batch))
+		rows, err := t.query(ctx, `SELECT article_id FROM digest_articles WHERE article_id IN (`+in+`)
+			UNION SELECT article_id FROM digest_skips WHERE article_id IN (`+in+`)`, args...)
+		if err != nil {
+			return err
+		}
+		found, err := scanStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, a := range found {
+			digested[a] = true
+		}
+	}
+	for _, a := range ids {
+		if digested[a] {
+			return fmt.Errorf("article %s is in a digest already: %w", a, syndicate.ErrChanged)
+		}
+	}
+	return nil
+}
+
+// inBatch bounds an IN list's parameters well below either database's
+// limit on a statement's (SQLite: 32766; PostgreSQL: 65535).
+const inBatch = 500
+
+// placeholders is n parameters for an IN list: "?, ?, ?".
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func itemIDs(items []syndicate.DigestItem) []string {
 	out := make([]string, len(items))
@@ -181,7 +212,6 @@ const unclaimed = `(d.claimed_until IS NULL OR (d.claimed_until <= ? AND d.claim
 func (s *DB) ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKey string, maxAttempts, limit int, lease time.Duration) ([]syndicate.Delivery, error) {
 	var out []syndicate.Delivery
 	err := s.tx(ctx, func(t txn) error {
-		out = out[:0]
 		now := s.now()
 		// Two statements, not UPDATE … WHERE key IN (SELECT … LIMIT n FOR
 		// UPDATE SKIP LOCKED): PostgreSQL may run such a subquery again for
@@ -189,29 +219,14 @@ func (s *DB) ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKe
 		// and so claim every reader.
 		args := append([]any{digestID, afterKey}, pendingArgs(maxAttempts)...)
 		args = append(args, leaseStamp(now), owner, limit)
-		rows, err := t.tx.QueryContext(ctx, t.ph.Rebind(`SELECT d.email_key, d.email, d.fields, d.state, d.attempts FROM deliveries d
-			WHERE d.digest_id = ? AND d.email_key > ? AND `+pendingWhere+` AND `+unclaimed+`
-			ORDER BY d.email_key LIMIT ?`+s.dialect.skipLocked), args...)
+		rows, err := t.query(ctx, selectPending+` AND `+unclaimed+`
+			ORDER BY d.email_key LIMIT ?`+s.dialect.skipLocked, args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var d syndicate.Delivery
-			var fields string
-			if err := rows.Scan(&d.Key, &d.Reader.Email, &fields, &d.State, &d.Attempts); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(fields), &d.Reader.Fields); err != nil {
-				return fmt.Errorf("state: reader fields: %w", err)
-			}
-			d.Reader.Name = d.Reader.Fields["name"]
-			out = append(out, d)
-		}
-		if err := rows.Err(); err != nil {
+		if out, err = scanDeliveries(rows); err != nil {
 			return err
 		}
-		rows.Close()
 		if len(out) == 0 {
 			return nil
 		}
@@ -221,7 +236,7 @@ func (s *DB) ClaimDeliveries(ctx context.Context, digestID int64, owner, afterKe
 			keys = append(keys, d.Key)
 		}
 		_, err = t.exec(ctx, `UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE digest_id = ? AND email_key IN (`+
-			strings.TrimSuffix(strings.Repeat("?, ", len(out)), ", ")+`)`, keys...)
+			placeholders(len(out))+`)`, keys...)
 		return err
 	})
 	if err != nil {
@@ -268,8 +283,8 @@ func (s *DB) ReleaseClaims(ctx context.Context, digestID int64, owner string) (i
 func (s *DB) ClaimedElsewhere(ctx context.Context, digestID int64, owner string, maxAttempts int) (int, error) {
 	var n int
 	args := append([]any{digestID}, pendingArgs(maxAttempts)...)
-	err := s.queryRow(ctx, `SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = ? AND `+pendingWhere+`
-		AND d.claimed_until > ? AND d.claimed_by <> ?`, append(args, leaseStamp(s.now()), owner)...).Scan(&n)
+	err := s.queryRow(ctx, countPending+` AND d.claimed_until > ? AND d.claimed_by <> ?`,
+		append(args, leaseStamp(s.now()), owner)...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("state: %w", err)
 	}

@@ -163,17 +163,8 @@ func (s *DB) tablesInOrder(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	names, err := scanStrings(rows)
+	if err != nil {
 		return nil, err
 	}
 	deps := map[string][]string{}
@@ -182,17 +173,15 @@ func (s *DB) tablesInOrder(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		for refs.Next() {
-			var r string
-			if err := refs.Scan(&r); err != nil {
-				refs.Close()
-				return nil, err
-			}
+		tables, err := scanStrings(refs)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range tables {
 			if r != n {
 				deps[n] = append(deps[n], r)
 			}
 		}
-		refs.Close()
 	}
 	var order []string
 	done := map[string]bool{}
@@ -245,7 +234,7 @@ func (s *DB) copyTable(ctx context.Context, tx pgx.Tx, table string) (int, error
 	if len(types) == 0 {
 		return 0, fmt.Errorf("the target has no table %s: its schema is not the source's", table)
 	}
-	src, err := s.db.QueryContext(ctx, `SELECT * FROM "`+strings.ReplaceAll(table, `"`, `""`)+`"`+keepVersion(table))
+	src, err := s.db.QueryContext(ctx, `SELECT * FROM `+pgx.Identifier{table}.Sanitize()+keepVersion(table))
 	if err != nil {
 		return 0, err
 	}

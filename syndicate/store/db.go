@@ -38,6 +38,20 @@ func (s *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return s.db.QueryRowContext(ctx, s.ph.Rebind(query), args...)
 }
 
+// scanStrings reads, and closes, rows of one text column.
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // txn is one transaction; its queries are rebound as the DB's are.
 type txn struct {
 	tx *sql.Tx
@@ -57,6 +71,10 @@ func (t txn) count(ctx context.Context, query string, args ...any) (int, error) 
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+func (t txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.ph.Rebind(query), args...)
 }
 
 func (t txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {

@@ -45,20 +45,30 @@ func (s *DB) DigestedArticles(ctx context.Context) (map[string]bool, error) {
 // OpenDigest returns the digest that is not done (being prepared or sent),
 // if there is one.
 func (s *DB) OpenDigest(ctx context.Context) (syndicate.DigestRecord, bool, error) {
-	var d syndicate.DigestRecord
-	var created string
-	err := s.queryRow(ctx, `SELECT id, state, created_at, omitted FROM digests WHERE state <> ? ORDER BY id LIMIT 1`,
-		syndicate.DigestDone).Scan(&d.ID, &d.State, &created, &d.Omitted)
+	d, err := scanDigest(s.queryRow(ctx, selectDigest+` WHERE state <> ? ORDER BY id LIMIT 1`, syndicate.DigestDone))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, false, nil
 	}
 	if err != nil {
-		return d, false, fmt.Errorf("state: %w", err)
-	}
-	if d.CreatedAt, err = parseTime(digestWhat(d.ID, "created_at"), created); err != nil {
 		return d, false, err
 	}
 	return d, true, nil
+}
+
+// selectDigest selects a digest's row as scanDigest reads it.
+const selectDigest = `SELECT id, state, created_at, omitted FROM digests`
+
+// scanDigest reads a selectDigest row; its errors say "state:" (and
+// sql.ErrNoRows is one).
+func scanDigest(row *sql.Row) (syndicate.DigestRecord, error) {
+	var d syndicate.DigestRecord
+	var created string
+	if err := row.Scan(&d.ID, &d.State, &created, &d.Omitted); err != nil {
+		return d, fmt.Errorf("state: %w", err)
+	}
+	var err error
+	d.CreatedAt, err = parseTime(digestWhat(d.ID, "created_at"), created)
+	return d, err
 }
 
 func digestWhat(id int64, column string) string {
@@ -214,22 +224,35 @@ func pendingArgs(maxAttempts int) []any {
 // with fewer than maxAttempts attempts), skipping the unsubscribed.
 func (s *DB) PendingDeliveries(ctx context.Context, digestID int64, afterKey string, maxAttempts, limit int) ([]syndicate.Delivery, error) {
 	args := append([]any{digestID, afterKey}, pendingArgs(maxAttempts)...)
-	rows, err := s.query(ctx, `SELECT d.email_key, d.email, d.fields, d.state, d.attempts FROM deliveries d
-		WHERE d.digest_id = ? AND d.email_key > ? AND `+pendingWhere+`
-		ORDER BY d.email_key LIMIT ?`, append(args, limit)...)
+	rows, err := s.query(ctx, selectPending+` ORDER BY d.email_key LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
+	out, err := scanDeliveries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return out, nil
+}
+
+// selectPending selects the deliveries d of a digest after a key with no
+// final outcome, as scanDeliveries reads them. Its parameters are the
+// digest's ID, the key, then pendingArgs.
+const selectPending = `SELECT d.email_key, d.email, d.fields, d.state, d.attempts FROM deliveries d
+		WHERE d.digest_id = ? AND d.email_key > ? AND ` + pendingWhere
+
+// scanDeliveries reads, and closes, the rows of a selectPending query.
+func scanDeliveries(rows *sql.Rows) ([]syndicate.Delivery, error) {
 	defer rows.Close()
 	var out []syndicate.Delivery
 	for rows.Next() {
 		var d syndicate.Delivery
 		var fields string
 		if err := rows.Scan(&d.Key, &d.Reader.Email, &fields, &d.State, &d.Attempts); err != nil {
-			return nil, fmt.Errorf("state: %w", err)
+			return nil, err
 		}
 		if err := json.Unmarshal([]byte(fields), &d.Reader.Fields); err != nil {
-			return nil, fmt.Errorf("state: reader fields: %w", err)
+			return nil, fmt.Errorf("reader fields: %w", err)
 		}
 		d.Reader.Name = d.Reader.Fields["name"]
 		out = append(out, d)
@@ -237,12 +260,15 @@ func (s *DB) PendingDeliveries(ctx context.Context, digestID int64, afterKey str
 	return out, rows.Err()
 }
 
+// countPending counts a digest's deliveries d with no final outcome. Its
+// parameters are the digest's ID, then pendingArgs.
+const countPending = `SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = ? AND ` + pendingWhere
+
 // CountPending counts the readers of a digest with no final outcome, as
 // PendingDeliveries would list them.
 func (s *DB) CountPending(ctx context.Context, digestID int64, maxAttempts int) (int, error) {
 	var n int
-	err := s.queryRow(ctx, `SELECT COUNT(*) FROM deliveries d WHERE d.digest_id = ? AND `+pendingWhere,
-		append([]any{digestID}, pendingArgs(maxAttempts)...)...).Scan(&n)
+	err := s.queryRow(ctx, countPending, append([]any{digestID}, pendingArgs(maxAttempts)...)...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("state: %w", err)
 	}

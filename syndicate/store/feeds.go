@@ -96,7 +96,7 @@ func (s *DB) RecordFetch(ctx context.Context, name string, st syndicate.FeedStat
 				if seen.IsZero() {
 					seen = s.now()
 				}
-				if _, err := stmt.ExecContext(ctx, a.ID, name, a.URL, a.Hash, seen.UTC().Format(timeLayout), string(doc)); err != nil {
+				if _, err := stmt.ExecContext(ctx, a.ID, name, a.URL, a.Hash, formatTime(seen), string(doc)); err != nil {
 					return fmt.Errorf("feed item %s: %w", a.ID, err)
 				}
 			}
@@ -110,8 +110,5 @@ func (s *DB) RecordFetch(ctx context.Context, name string, st syndicate.FeedStat
 
 // nullTime is a time for a nullable column: NULL when zero.
 func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: t.UTC().Format(timeLayout), Valid: true}
+	return sql.NullString{String: formatTime(t), Valid: !t.IsZero()}
 }
