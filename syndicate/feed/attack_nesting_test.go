@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -22,4 +23,32 @@ func TestDeepListsAreLinear(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("200000 nested lists took %s", d)
 	}
+}
+
+// A title or categories of megabytes count against MaxItemText as the
+// body does: the item is skipped, not kept with a 2 MiB title.
+func TestHugeTitleIsOverTheItemLimit(t *testing.T) {
+	for name, it := range map[string]string{
+		"title":      `<item><guid>g</guid><title>` + strings.Repeat("word ", 400000) + `</title></item>`,
+		"categories": `<item><guid>g</guid><title>X</title>` + categories(2000) + `</item>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := Parse(Config{URL: "https://site.example/", Name: "site"}, rssFeed("", it), ParseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Items) != 0 || len(f.Problems) != 1 || !strings.Contains(f.Problems[0].Error(), "over the 1 MiB limit") {
+				t.Errorf("%d articles, problems %v", len(f.Items), f.Problems)
+			}
+		})
+	}
+}
+
+// categories is n distinct categories of about 1000 bytes each.
+func categories(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "<category>%d%s</category>", i, strings.Repeat("w", 1000))
+	}
+	return b.String()
 }

@@ -381,30 +381,29 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 	if n := len(body); n > 0 && isPostedFirst(body[n-1].text) {
 		body = body[:n-1]
 	}
-	size := 0
+	a.KeyPoints = points
+	a.Title = inlineText(it.Title)
+	// Tags: the item's categories, then the feed's configured tags.
+	own := p.tags(nil, it.Categories, false)
+	a.Tags = p.tags(own, p.cfg.Tags, true)
+	// The limit is on all the text: a title or categories of megabytes
+	// are no less an item's text than its body.
+	size := len(a.Title)
 	for _, b := range body {
 		a.Body = append(a.Body, b.text)
 		size += len(b.text)
 	}
-	for _, k := range points {
-		size += len(k)
+	for _, l := range [][]string{points, a.Tags} {
+		for _, s := range l {
+			size += len(s)
+		}
 	}
 	if size > MaxItemText {
 		return nil, append(probs, problem(true, "its text is %s, over the 1 MiB limit for an article: skipped", sizeOf(int64(size))))
 	}
-	a.KeyPoints = points
-
-	a.Title = inlineText(it.Title)
-	if len(a.KeyPoints) == 0 {
-		a.KeyPoints = nil
-	}
 	if a.Title == "" && len(a.KeyPoints) == 0 && len(a.Body) == 0 {
 		return nil, append(probs, problem(true, "it has no title and no text: skipped"))
 	}
-
-	// Tags: the item's categories, then the feed's configured tags.
-	own := p.tags(nil, it.Categories, false)
-	a.Tags = p.tags(own, p.cfg.Tags, true)
 
 	a.Image = p.image(it, o, images, link)
 
