@@ -524,10 +524,7 @@ func (p *parser) image(it *gofeed.Item, o orig, imgs []htmlImage, link string) *
 	altFromContent := func(u string) string {
 		for _, im := range imgs {
 			if im.url == u {
-				if im.alt != "" {
-					return im.alt
-				}
-				return im.caption
+				return im.text()
 			}
 		}
 		return ""
@@ -574,12 +571,7 @@ func (p *parser) image(it *gofeed.Item, o orig, imgs []htmlImage, link string) *
 		}
 	}
 	if len(imgs) > 0 {
-		im := imgs[0]
-		alt := im.alt
-		if alt == "" {
-			alt = im.caption
-		}
-		return &syndicate.Image{URL: im.url, Alt: alt}
+		return &syndicate.Image{URL: imgs[0].url, Alt: imgs[0].text()}
 	}
 	return nil
 }

@@ -35,6 +35,14 @@ type htmlImage struct {
 	url, alt, caption string
 }
 
+// text is what describes the picture: its alt text, else its caption.
+func (im htmlImage) text() string {
+	if im.alt != "" {
+		return im.alt
+	}
+	return im.caption
+}
+
 // htmlText is what an item's HTML gives: its blocks and its pictures.
 type htmlText struct {
 	blocks []block
