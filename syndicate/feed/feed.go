@@ -342,8 +342,9 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 	// The body and the key points.
 	var blocks []block
 	var images []htmlImage
+	base := p.itemBase(link)
 	addHTML := func(src string, useText bool) {
-		h := parseHTML(src, p.itemBase(link))
+		h := parseHTML(src, base)
 		if useText {
 			blocks = h.blocks
 		}
@@ -405,7 +406,7 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 		return nil, append(probs, problem(true, "it has no title and no text: skipped"))
 	}
 
-	a.Image = p.image(it, o, images, link)
+	a.Image = p.image(it, o, images, base)
 
 	a.ModTime = p.firstSeen(id)
 	if a.Date.IsZero() {
@@ -516,8 +517,8 @@ func (p *parser) tags(have, add []string, configured bool) []string {
 
 // image chooses the item's picture: media:content, media:thumbnail, an
 // image enclosure, JSON Feed's image, else the first <img> of the content.
-func (p *parser) image(it *gofeed.Item, o orig, imgs []htmlImage, link string) *syndicate.Image {
-	base := p.itemBase(link)
+// Relative URLs are resolved against base (the item's, see itemBase).
+func (p *parser) image(it *gofeed.Item, o orig, imgs []htmlImage, base *url.URL) *syndicate.Image {
 	media := it.Extensions["media"]
 	itemAlt := mediaText(media["description"])
 	itemCredit := mediaText(media["credit"])
