@@ -254,12 +254,21 @@ func newItems(items []*syndicate.Article, kept map[string]*syndicate.Article) []
 // their size (for the digest's width and height).
 const MaxMeasured = 20
 
+// measureTime bounds the time one fetch spends measuring pictures: the
+// feeds are read under one lock, and 20 pictures on a server that sends
+// a byte a second would hold the post and digest jobs for 20 times the
+// fetcher's timeout. What is not measured in time is shown at an
+// unknown size, as a picture that cannot be fetched is.
+var measureTime = 30 * time.Second
+
 // measure gives the pictures of a fetch's items their width and height
 // (the digest shows them at their size): an item already kept keeps what
 // was measured when it was new; a new one that goes out has its picture
 // fetched, at most MaxMeasured per fetch; an adopted one is never fetched.
 // A picture that cannot be fetched or read is shown at an unknown size.
 func (f *Feeds) measure(ctx context.Context, items []*syndicate.Article, kept map[string]*syndicate.Article, adopted map[string]bool, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, measureTime)
+	defer cancel()
 	fetched := 0
 	for _, a := range items {
 		img := a.Image
@@ -272,7 +281,7 @@ func (f *Feeds) measure(ctx context.Context, items []*syndicate.Article, kept ma
 			}
 			continue // measured when it was new, or never to be
 		}
-		if adopted[a.ID] || fetched >= MaxMeasured {
+		if adopted[a.ID] || fetched >= MaxMeasured || ctx.Err() != nil {
 			continue
 		}
 		fetched++

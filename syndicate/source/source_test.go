@@ -406,3 +406,37 @@ func TestFolder(t *testing.T) {
 		t.Errorf("folder: %v, %v, %v", set.Articles, set.Problems, err)
 	}
 }
+
+// Pictures on a server that answers slowly cost the fetch at most the
+// measuring budget, not the fetcher's timeout for each of them: the feeds
+// are read under one lock the post and digest jobs share.
+func TestFeeds_SlowPicturesAreBounded(t *testing.T) {
+	defer source.SetMeasureTime(time.Second)()
+	release := make(chan struct{})
+	pics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // a tarpit: never a byte until the test ends
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer pics.Close()
+	defer close(release)
+	withPicture := func(guid string, at time.Time) string {
+		return strings.Replace(item(guid, at, "Text."), "</item>", `<enclosure url="`+pics.URL+`/`+guid+`.png" type="image/png" length="1"/></item>`, 1)
+	}
+	s := newSite(t)
+	s.set(item("old", epoch.Add(-time.Hour), "Old."))
+	st := openState(t)
+	f := newFeeds(st, source.Live, source.FeedConfig{Config: feed.Config{URL: s.URL, Name: "harbour"}})
+	f.Fetcher = &feed.Fetcher{AllowPrivateImages: true, Timeout: 3 * time.Second, HeaderTimeout: 3 * time.Second}
+	load(t, f) // adopts "old"
+	s.set(withPicture("a", epoch), withPicture("b", epoch), withPicture("c", epoch), withPicture("d", epoch))
+	start := time.Now()
+	set := load(t, f)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the fetch took %s with four slow pictures (3s each), want about the 1s budget", d)
+	}
+	if got := len(set.Articles); got != 5 {
+		t.Errorf("%d articles, want 5: %s", got, ids(set.Articles))
+	}
+}
