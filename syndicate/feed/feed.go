@@ -342,8 +342,9 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 	// The body and the key points.
 	var blocks []block
 	var images []htmlImage
+	base := p.itemBase(link)
 	addHTML := func(src string, useText bool) {
-		h := parseHTML(src, p.itemBase(link))
+		h := parseHTML(src, base)
 		if useText {
 			blocks = h.blocks
 		}
@@ -381,32 +382,31 @@ func (p *parser) item(i int, it *gofeed.Item, o orig) (*syndicate.Article, []err
 	if n := len(body); n > 0 && isPostedFirst(body[n-1].text) {
 		body = body[:n-1]
 	}
-	size := 0
+	a.KeyPoints = points
+	a.Title = inlineText(it.Title)
+	// Tags: the item's categories, then the feed's configured tags.
+	own := p.tags(nil, it.Categories, false)
+	a.Tags = p.tags(own, p.cfg.Tags, true)
+	// The limit is on all the text: a title or categories of megabytes
+	// are no less an item's text than its body.
+	size := len(a.Title)
 	for _, b := range body {
 		a.Body = append(a.Body, b.text)
 		size += len(b.text)
 	}
-	for _, k := range points {
-		size += len(k)
+	for _, l := range [][]string{points, a.Tags} {
+		for _, s := range l {
+			size += len(s)
+		}
 	}
 	if size > MaxItemText {
 		return nil, append(probs, problem(true, "its text is %s, over the 1 MiB limit for an article: skipped", sizeOf(int64(size))))
-	}
-	a.KeyPoints = points
-
-	a.Title = inlineText(it.Title)
-	if len(a.KeyPoints) == 0 {
-		a.KeyPoints = nil
 	}
 	if a.Title == "" && len(a.KeyPoints) == 0 && len(a.Body) == 0 {
 		return nil, append(probs, problem(true, "it has no title and no text: skipped"))
 	}
 
-	// Tags: the item's categories, then the feed's configured tags.
-	own := p.tags(nil, it.Categories, false)
-	a.Tags = p.tags(own, p.cfg.Tags, true)
-
-	a.Image = p.image(it, o, images, link)
+	a.Image = p.image(it, o, images, base)
 
 	a.ModTime = p.firstSeen(id)
 	if a.Date.IsZero() {
@@ -517,18 +517,15 @@ func (p *parser) tags(have, add []string, configured bool) []string {
 
 // image chooses the item's picture: media:content, media:thumbnail, an
 // image enclosure, JSON Feed's image, else the first <img> of the content.
-func (p *parser) image(it *gofeed.Item, o orig, imgs []htmlImage, link string) *syndicate.Image {
-	base := p.itemBase(link)
+// Relative URLs are resolved against base (the item's, see itemBase).
+func (p *parser) image(it *gofeed.Item, o orig, imgs []htmlImage, base *url.URL) *syndicate.Image {
 	media := it.Extensions["media"]
 	itemAlt := mediaText(media["description"])
 	itemCredit := mediaText(media["credit"])
 	altFromContent := func(u string) string {
 		for _, im := range imgs {
 			if im.url == u {
-				if im.alt != "" {
-					return im.alt
-				}
-				return im.caption
+				return im.text()
 			}
 		}
 		return ""
@@ -575,12 +572,7 @@ func (p *parser) image(it *gofeed.Item, o orig, imgs []htmlImage, link string) *
 		}
 	}
 	if len(imgs) > 0 {
-		im := imgs[0]
-		alt := im.alt
-		if alt == "" {
-			alt = im.caption
-		}
-		return &syndicate.Image{URL: im.url, Alt: alt}
+		return &syndicate.Image{URL: imgs[0].url, Alt: imgs[0].text()}
 	}
 	return nil
 }

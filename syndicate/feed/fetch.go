@@ -275,18 +275,10 @@ func (f *Fetcher) Fetch(ctx context.Context, feedURL string, c Cache) (Response,
 		}
 		return out, err
 	}
-	if r.status == http.StatusNotModified {
-		out.NotModified = true
-		if e := r.header.Get("ETag"); validator(e) {
-			out.Cache.ETag = e
-		}
-		if lm := r.header.Get("Last-Modified"); validator(lm) {
-			out.Cache.LastModified = lm
-		}
-		return out, nil
+	// A 304 updates the old validators with its own; a 200's are new.
+	if out.NotModified = r.status == http.StatusNotModified; !out.NotModified {
+		out.Body, out.Cache = r.body, Cache{}
 	}
-	out.Body = r.body
-	out.Cache = Cache{}
 	if e := r.header.Get("ETag"); validator(e) {
 		out.Cache.ETag = e
 	}

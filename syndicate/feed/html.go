@@ -26,9 +26,21 @@ type block struct {
 	depth   int
 }
 
+// item is an open li: the list it belongs to (0: none) and that list's
+// depth when the li opened.
+type item struct{ list, depth int }
+
 // htmlImage is an <img> of an item's content.
 type htmlImage struct {
 	url, alt, caption string
+}
+
+// text is what describes the picture: its alt text, else its caption.
+func (im htmlImage) text() string {
+	if im.alt != "" {
+		return im.alt
+	}
+	return im.caption
 }
 
 // htmlText is what an item's HTML gives: its blocks and its pictures.
@@ -134,12 +146,12 @@ type walker struct {
 	base    *url.URL
 	out     htmlText
 	cur     strings.Builder
-	heading int   // open heading elements
-	lists   []int // open ul/ol, innermost last: their numbers
-	items   []int // open li: the list each belongs to (0: none)
-	next    int   // the last list number given
-	br      bool  // the last thing written was a <br>
-	caption int   // open figcaption elements
+	heading int    // open heading elements
+	lists   []int  // open ul/ol, innermost last: their numbers
+	items   []item // open li, innermost last
+	next    int    // the last list number given
+	br      bool   // the last thing written was a <br>
+	caption int    // open figcaption elements
 	capText strings.Builder
 	figure  []int // open figures: the index of their first image, or -1
 }
@@ -242,11 +254,11 @@ func (w *walker) enter(n *html.Node) bool {
 		w.next++
 		w.lists = append(w.lists, w.next)
 	case n.DataAtom == atom.Li:
-		list := 0
+		it := item{depth: len(w.lists)}
 		if len(w.lists) > 0 {
-			list = w.lists[len(w.lists)-1]
+			it.list = w.lists[len(w.lists)-1]
 		}
-		w.items = append(w.items, list)
+		w.items = append(w.items, it)
 	}
 	return true
 }
@@ -366,12 +378,15 @@ func (w *walker) flush() {
 	}
 	b := block{text: t, heading: w.heading > 0}
 	if len(w.items) > 0 {
-		b.list = w.items[len(w.items)-1]
-		for _, l := range w.lists {
-			b.depth++
-			if l == b.list {
-				break
-			}
+		// The depth of the item's list: where it was when the li opened,
+		// if it is still open there (list numbers are unique and the
+		// stack only grows and shrinks at its end), else below every
+		// open list. Looked up, not searched: flat HTML may hold a
+		// million open lists.
+		it := w.items[len(w.items)-1]
+		b.list, b.depth = it.list, len(w.lists)
+		if it.depth > 0 && it.depth <= len(w.lists) && w.lists[it.depth-1] == it.list {
+			b.depth = it.depth
 		}
 	}
 	w.out.blocks = append(w.out.blocks, b)

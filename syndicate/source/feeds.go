@@ -166,14 +166,14 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 	}
 	resp, err := f.Fetcher.Fetch(ctx, fc.URL, cache)
 	var parsed *feed.Feed
+	kept := make(map[string]*syndicate.Article, len(known))
+	for _, a := range known {
+		kept[a.ID] = a
+	}
 	if err == nil && !resp.NotModified {
-		seen := make(map[string]time.Time, len(known))
-		for _, a := range known {
-			seen[a.ID] = a.ModTime
-		}
 		firstSeen := func(id string) time.Time {
-			if t, ok := seen[id]; ok {
-				return t
+			if a, ok := kept[id]; ok {
+				return a.ModTime
 			}
 			return now
 		}
@@ -209,14 +209,18 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 		adopt = adoption(parsed.Items, fc.Backfill)
 		next.AdoptedAt = now
 		r.Notes = append(r.Notes, fmt.Sprintf("%s: first fetch: %d item(s) recorded as done, %d to go out (backfill %d)", where, len(adopt), len(parsed.Items)-len(adopt), fc.Backfill))
-	} else if fresh := newItems(parsed.Items, known); len(fresh) > MaxNewPerFetch {
+	} else if fresh := newItems(parsed.Items, kept); len(fresh) > MaxNewPerFetch {
 		// A flood is a feed that changed under us (a new CMS, new GUIDs
 		// and links), not news: the newest go out, the rest are done.
 		adopt = adoption(fresh, MaxNewPerFetch)
 		problem("%d new items at once (more than %d: did the feed's GUIDs and links change?): the newest %d go out, the other %d are recorded as done",
 			len(fresh), MaxNewPerFetch, MaxNewPerFetch, len(adopt))
 	}
-	f.measure(ctx, parsed.Items, known, adopt, log)
+	adopted := make(map[string]bool, len(adopt))
+	for _, a := range adopt {
+		adopted[a.ID] = true
+	}
+	f.measure(ctx, parsed.Items, kept, adopted, log)
 	if f.Mode == Live && f.State != nil {
 		if r.err = f.State.RecordFetch(ctx, name, next, parsed.Items, adopt); r.err != nil {
 			return r
@@ -226,17 +230,7 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 	if f.Mode != Live && len(adopt) > 0 {
 		// A dry run records nothing: the items a live run would adopt
 		// are left out, as a live run would leave them.
-		skip := map[string]bool{}
-		for _, a := range adopt {
-			skip[a.ID] = true
-		}
-		kept := r.Articles[:0]
-		for _, a := range r.Articles {
-			if !skip[a.ID] {
-				kept = append(kept, a)
-			}
-		}
-		r.Articles = kept
+		r.Articles = slices.DeleteFunc(r.Articles, func(a *syndicate.Article) bool { return adopted[a.ID] })
 	}
 	return r
 }
@@ -246,14 +240,10 @@ func (f *Feeds) one(ctx context.Context, fc FeedConfig, name string, st syndicat
 const MaxNewPerFetch = 50
 
 // newItems is the items not kept yet.
-func newItems(items, known []*syndicate.Article) []*syndicate.Article {
-	seen := make(map[string]bool, len(known))
-	for _, a := range known {
-		seen[a.ID] = true
-	}
+func newItems(items []*syndicate.Article, kept map[string]*syndicate.Article) []*syndicate.Article {
 	var out []*syndicate.Article
 	for _, a := range items {
-		if !seen[a.ID] {
+		if _, seen := kept[a.ID]; !seen {
 			out = append(out, a)
 		}
 	}
@@ -264,33 +254,34 @@ func newItems(items, known []*syndicate.Article) []*syndicate.Article {
 // their size (for the digest's width and height).
 const MaxMeasured = 20
 
+// measureTime bounds the time one fetch spends measuring pictures: the
+// feeds are read under one lock, and 20 pictures on a server that sends
+// a byte a second would hold the post and digest jobs for 20 times the
+// fetcher's timeout. What is not measured in time is shown at an
+// unknown size, as a picture that cannot be fetched is.
+var measureTime = 30 * time.Second
+
 // measure gives the pictures of a fetch's items their width and height
 // (the digest shows them at their size): an item already kept keeps what
 // was measured when it was new; a new one that goes out has its picture
 // fetched, at most MaxMeasured per fetch; an adopted one is never fetched.
 // A picture that cannot be fetched or read is shown at an unknown size.
-func (f *Feeds) measure(ctx context.Context, items, known, adopted []*syndicate.Article, log *slog.Logger) {
-	kept := map[string]*syndicate.Image{}
-	for _, a := range known {
-		kept[a.ID] = a.Image
-	}
-	skip := map[string]bool{}
-	for _, a := range adopted {
-		skip[a.ID] = true
-	}
+func (f *Feeds) measure(ctx context.Context, items []*syndicate.Article, kept map[string]*syndicate.Article, adopted map[string]bool, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, measureTime)
+	defer cancel()
 	fetched := 0
 	for _, a := range items {
 		img := a.Image
 		if img == nil || img.URL == "" {
 			continue
 		}
-		if k, seen := kept[a.ID]; seen {
-			if k != nil && k.URL == img.URL {
+		if old, seen := kept[a.ID]; seen {
+			if k := old.Image; k != nil && k.URL == img.URL {
 				img.Width, img.Height = k.Width, k.Height
 			}
 			continue // measured when it was new, or never to be
 		}
-		if skip[a.ID] || fetched >= MaxMeasured || f.Mode == Offline || f.Fetcher == nil {
+		if adopted[a.ID] || fetched >= MaxMeasured || ctx.Err() != nil {
 			continue
 		}
 		fetched++
